@@ -1,0 +1,41 @@
+"""The ASGI apps: the API (port 9090) and the OTLP/HTTP receiver (port 4318)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tracehound import __version__
+from tracehound.api import (
+    errors,
+    routes_groups,
+    routes_meta,
+    routes_otlp,
+    routes_runs,
+    routes_spans,
+    routes_threads,
+)
+from tracehound.api.context import AppContext
+from tracehound.api.params import CamelCaseQuery
+
+DESCRIPTION = """Trace analytics for AI agents. vLLora-compatible trace API (runs, spans, groups,
+threads, labels) plus computed run fields and a status filter. Select the project with the
+`X-Project-Id` header (default: `default`). List parameters also accept camelCase names."""
+
+
+def create_app(context: AppContext) -> FastAPI:
+    app = FastAPI(title="tracehound", version=__version__, description=DESCRIPTION)
+    app.state.ctx = context
+    errors.install(app)
+    for module in (routes_runs, routes_spans, routes_groups, routes_threads, routes_meta, routes_otlp):
+        app.include_router(module.router)
+    app.add_middleware(CamelCaseQuery)
+    return app
+
+
+def create_otlp_app(context: AppContext) -> FastAPI:
+    app = FastAPI(title="tracehound OTLP/HTTP receiver", version=__version__, docs_url=None, redoc_url=None)
+    app.state.ctx = context
+    errors.install(app)
+    app.include_router(routes_otlp.router)
+    app.include_router(routes_meta.router, include_in_schema=False)
+    return app

@@ -1,0 +1,23 @@
+"""What the handlers need, carried on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from tracehound.config import Settings
+from tracehound.ingest import Ingestor
+from tracehound.storage import TraceStore
+
+
+@dataclass(frozen=True, slots=True)
+class AppContext:
+    store: TraceStore
+    ingestor: Ingestor
+    settings: Settings
+
+
+def ctx(request: Request) -> AppContext:
+    context: AppContext = request.app.state.ctx
+    return context

@@ -1,0 +1,102 @@
+"""Query parameter parsing in vLLora's dialect: CSV lists, `null`/`!null`, camelCase aliases."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, get_args
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+from fastapi import Request
+
+from tracehound.api.errors import bad_request
+from tracehound.model import RUN_STATUSES, RunStatus
+from tracehound.storage.queries import ListFilter
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+def snake(name: str) -> str:
+    return _CAMEL.sub(r"_\1", name).lower()
+
+
+class CamelCaseQuery:
+    """Rewrite camelCase query names (vLLora's aliases) to snake_case before routing. Giving both
+    forms of one name is an error, as in vLLora."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("query_string"):
+            raw = scope["query_string"].decode("latin-1")
+            if any(c.isupper() for c in raw):
+                pairs = parse_qsl(raw, keep_blank_values=True)
+                names = {k for k, _ in pairs}
+                renamed = []
+                for key, value in pairs:
+                    new = snake(key)
+                    if new != key and new in names:
+                        await _reject(send, f"parameter given twice: {new} and {key}")
+                        return
+                    renamed.append((new, value))
+                scope = dict(scope)
+                scope["query_string"] = urlencode(renamed).encode("latin-1")
+        await self.app(scope, receive, send)
+
+
+async def _reject(send: Any, message: str) -> None:
+    body = orjson.dumps({"error": "Invalid parameter", "message": message})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def csv(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def list_filter(value: str | None) -> ListFilter:
+    if value is None:
+        return ListFilter()
+    if value.strip().lower() == "null":
+        return ListFilter(is_null=True)
+    if value.strip() == "!null":
+        return ListFilter(not_null=True)
+    return ListFilter(values=csv(value))
+
+
+def statuses(value: str | None) -> tuple[RunStatus, ...]:
+    out: list[RunStatus] = []
+    for item in csv(value):
+        s = item.lower()
+        if s not in get_args(RunStatus):
+            raise bad_request(f"unknown status {item!r}; use one or more of: {', '.join(RUN_STATUSES)}")
+        out.append(s)  # type: ignore[arg-type]
+    return tuple(out)
+
+
+def project_id(request: Request) -> str:
+    """The project: the `X-Project-Id` header (any string: a slug or an id), else `default`."""
+    value = request.headers.get("x-project-id", "").strip()
+    return value or "default"
+
+
+def check_page(limit: int, offset: int, max_page_size: int) -> None:
+    if limit < 0:
+        raise bad_request(f"limit must be 0 or more, got {limit}")
+    if limit > max_page_size:
+        raise bad_request(f"limit must be at most {max_page_size}, got {limit}")
+    if offset < 0:
+        raise bad_request(f"offset must be 0 or more, got {offset}")

@@ -1,0 +1,34 @@
+"""/labels, /projects and /health."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from tracehound.api import params
+from tracehound.api.context import AppContext, ctx
+from tracehound.api.responses import JSONResponse
+from tracehound.api.schemas import ERRORS, Labels, Project
+from tracehound.views import project_object
+
+router = APIRouter(tags=["meta"])
+
+
+@router.get("/labels", response_model=Labels, responses=ERRORS, summary="Labels by span count")
+def list_labels(
+    request: Request,
+    c: AppContext = Depends(ctx),
+    thread_id: str | None = Query(None, description="Only this thread's labels (alias threadId)"),
+    limit: int = Query(100),
+) -> JSONResponse:
+    params.check_page(limit, 0, c.settings.max_page_size)
+    return JSONResponse({"labels": c.store.list_labels(params.project_id(request), thread_id, limit)})
+
+
+@router.get("/projects", response_model=list[Project], summary="Projects that have received spans")
+def list_projects(c: AppContext = Depends(ctx)) -> JSONResponse:
+    return JSONResponse([project_object(p) for p in c.store.list_projects()])
+
+
+@router.get("/health", summary="Liveness")
+def health() -> JSONResponse:
+    return JSONResponse({"status": "ok"})

@@ -1,0 +1,60 @@
+"""OTLP/gRPC TraceService, on grpcio's asyncio server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from starlette.concurrency import run_in_threadpool
+
+from tracehound.ingest import Ingestor
+
+
+def _metadata(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | None:
+    for k, v in context.invocation_metadata() or ():
+        if k == key:
+            return v if isinstance(v, str) else v.decode("utf-8", "replace")
+    return None
+
+
+class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+
+    async def Export(
+        self,
+        request: ExportTraceServiceRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> ExportTraceServiceResponse:
+        project = (_metadata(context, "x-project-id") or "").strip() or None
+        spans, decoded = await run_in_threadpool(self.ingestor.from_request, request, project)
+        if decoded.rejected and not spans:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"all {decoded.rejected} spans were rejected: {decoded.message}",
+            )
+        result = await self.ingestor.submit(spans, decoded)
+        response = ExportTraceServiceResponse()
+        if result.rejected:
+            response.partial_success.rejected_spans = result.rejected
+            response.partial_success.error_message = result.message
+        return response
+
+
+def create_grpc_server(ingestor: Ingestor, host: str, port: int, max_message_bytes: int) -> grpc.aio.Server:
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", 4 * 1024 * 1024),
+        ]
+    )
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingestor), server)  # type: ignore[no-untyped-call]
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind OTLP/gRPC to {host}:{port}")
+    return server

@@ -1,0 +1,102 @@
+"""`tracehound serve`: the API, the OTLP/HTTP and OTLP/gRPC receivers in one asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import uvicorn
+
+from tracehound.api.app import create_app, create_otlp_app
+from tracehound.api.context import AppContext
+from tracehound.config import Settings
+from tracehound.ingest import Ingestor
+from tracehound.otlp.grpc_server import create_grpc_server
+from tracehound.storage import SqliteStore
+
+log = logging.getLogger("tracehound")
+
+
+class _Server(uvicorn.Server):
+    """Signals are handled once for all three servers, not by each uvicorn server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("start-up task failed: %s", task.exception())
+
+
+async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
+    store = SqliteStore(settings.resolved_data_dir, idle_timeout_s=settings.idle_timeout_s)
+    ingestor = Ingestor(store, max_decompressed_bytes=settings.max_decompressed_bytes)
+    context = AppContext(store=store, ingestor=ingestor, settings=settings)
+    level = settings.log_level.lower()
+    servers = [
+        _Server(
+            uvicorn.Config(
+                create_app(context),
+                host=settings.host,
+                port=settings.port,
+                log_level=level,
+                lifespan="off",
+                access_log=level == "debug",
+            )
+        ),
+        _Server(
+            uvicorn.Config(
+                create_otlp_app(context),
+                host=settings.host,
+                port=settings.otlp_http_port,
+                log_level=level,
+                lifespan="off",
+                access_log=level == "debug",
+            )
+        ),
+    ]
+    grpc_server = create_grpc_server(
+        ingestor, settings.host, settings.otlp_grpc_port, settings.max_request_bytes
+    )
+    await grpc_server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    try:
+        while not all(s.started for s in servers):
+            if any(t.done() for t in tasks):
+                break
+            await asyncio.sleep(0.05)
+        if all(s.started for s in servers):
+            log.info(
+                "tracehound ready: API http://%s:%d, OTLP/HTTP :%d, OTLP/gRPC :%d, data %s",
+                settings.host,
+                settings.port,
+                settings.otlp_http_port,
+                settings.otlp_grpc_port,
+                store.path,
+            )
+            if on_ready is not None:
+                ready_task: asyncio.Task[None] = loop.create_task(on_ready())
+                ready_task.add_done_callback(_log_failure)
+            waiter = asyncio.create_task(stop.wait())
+            await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        log.info("tracehound shutting down")
+        await grpc_server.stop(grace=5)
+        for s in servers:
+            s.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        ingestor.close()
+        store.close()
+    failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
+    if failed or not all(s.started for s in servers):
+        raise SystemExit("tracehound could not start: is a port already in use?")

@@ -1,0 +1,43 @@
+"""The narrow interface every storage backend implements."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from tracehound.model import Span
+from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
+from tracehound.storage.sqlite_writer import WriteResult
+
+
+class TraceStore(Protocol):
+    def write(self, spans: list[Span]) -> WriteResult:
+        """Store spans and their rollups in one transaction; return only after commit."""
+        ...
+
+    def now_us(self) -> int:
+        """The store's clock, so that tests can move time."""
+        ...
+
+    def list_runs(self, q: RunQuery) -> Page: ...
+
+    def get_run(self, project_id: str, run_id: str) -> dict[str, Any] | None: ...
+
+    def run_spans(self, project_id: str, run_id: str, limit: int, offset: int) -> Page: ...
+
+    def list_spans(self, q: SpanQuery) -> Page: ...
+
+    def list_groups(self, q: GroupQuery) -> Page: ...
+
+    def group_spans(
+        self, project_id: str, key: GroupKey, limit: int, offset: int, labels: tuple[str, ...] = ()
+    ) -> Page: ...
+
+    def list_threads(self, q: GroupQuery) -> Page: ...
+
+    def get_thread(self, project_id: str, thread_id: str) -> dict[str, Any] | None: ...
+
+    def list_labels(self, project_id: str, thread_id: str | None, limit: int) -> list[dict[str, Any]]: ...
+
+    def list_projects(self) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,286 @@
+"""Run, thread and group-by-run/thread reads, answered from the rollups (never by aggregating
+spans at query time)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from typing import Any
+
+from tracehound.model import RunStatus
+from tracehound.storage.queries import GroupQuery, Page, RunQuery
+
+_ROLLUP_FIELDS = (
+    "start_time_us, finish_time_us, duration_us, root_start_us, root_finish_us, span_count, "
+    "root_count, error_count, llm_calls, tool_calls, mcp_calls, cost, input_tokens, "
+    "output_tokens, cached_tokens, last_seen_us"
+)
+
+_SORT_COLUMNS = {
+    "start_time": "start_time_us",
+    "duration": "duration_us",
+    "cost": "cost",
+    "llm_calls": "llm_calls",
+}
+
+# Status is a function of the rollup and the clock; `?` is the running cutoff (now - idle).
+_STATUS_SQL: dict[RunStatus, str] = {
+    "running": "(root_count = 0 AND last_seen_us >= ?)",
+    "failed": "(error_count > 0 AND (root_count > 0 OR last_seen_us < ?))",
+    "completed": "(error_count = 0 AND (root_count > 0 OR last_seen_us < ?))",
+}
+
+
+def run_status(row: sqlite3.Row, cutoff_us: int) -> RunStatus:
+    if row["root_count"] == 0 and row["last_seen_us"] >= cutoff_us:
+        return "running"
+    return "failed" if row["error_count"] > 0 else "completed"
+
+
+class _Where:
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+    def add_in(self, column: str, values: tuple[str, ...] | list[str]) -> None:
+        self.add(f"{column} IN ({','.join('?' * len(values))})", *values)
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) if self.clauses else "1"
+
+
+def _facet_subquery(
+    table: str, key: str, where: _Where, project: str, facets: tuple[str, ...], values: tuple[str, ...]
+) -> None:
+    marks = ",".join("?" * len(values))
+    facet_marks = ",".join("?" * len(facets))
+    where.add(
+        f"{key} IN (SELECT {key} FROM {table} WHERE project_id = ? AND facet IN ({facet_marks}) "
+        f"AND value IN ({marks}))",
+        project,
+        *facets,
+        *values,
+    )
+
+
+def _rollup_filters(
+    where: _Where,
+    table: str,
+    key: str,
+    q: RunQuery | GroupQuery,
+    trace_ids: tuple[str, ...],
+) -> None:
+    where.add("project_id = ?", q.project_id)
+    if isinstance(q, RunQuery) and q.run_ids:
+        where.add_in("run_id", q.run_ids)
+    if q.thread_ids:
+        if table == "threads":
+            where.add_in("thread_id", q.thread_ids)
+        else:
+            _facet_subquery(table, key, where, q.project_id, ("thread",), q.thread_ids)
+    if trace_ids:
+        _facet_subquery(table, key, where, q.project_id, ("trace",), trace_ids)
+    if q.labels:
+        _facet_subquery(table, key, where, q.project_id, ("label",), q.labels)
+    if q.model_name:
+        _facet_subquery(table, key, where, q.project_id, ("used_model", "request_model"), (q.model_name,))
+    if q.type_filter == "model":
+        where.add("llm_calls > 0")
+    elif q.type_filter == "mcp":
+        where.add("mcp_calls > 0")
+    if q.start_min_us is not None:
+        where.add("start_time_us >= ?", q.start_min_us)
+    if q.start_max_us is not None:
+        where.add("start_time_us <= ?", q.start_max_us)
+
+
+def _run_where(q: RunQuery, cutoff_us: int) -> _Where:
+    where = _Where()
+    _rollup_filters(where, "run_facets", "run_id", q, q.trace_ids)
+    if q.statuses and set(q.statuses) != set(_STATUS_SQL):
+        where.add(
+            "(" + " OR ".join(_STATUS_SQL[s] for s in q.statuses) + ")", *([cutoff_us] * len(q.statuses))
+        )
+    if q.min_duration_us is not None:
+        where.add("duration_us >= ?", q.min_duration_us)
+    if q.min_cost is not None:
+        where.add("cost >= ?", q.min_cost)
+    return where
+
+
+def _only_status_filter(q: RunQuery) -> bool:
+    return not (
+        q.run_ids
+        or q.thread_ids
+        or q.trace_ids
+        or q.labels
+        or q.model_name
+        or q.type_filter
+        or q.start_min_us is not None
+        or q.start_max_us is not None
+        or q.min_duration_us is not None
+        or q.min_cost is not None
+    )
+
+
+def _count_runs(conn: sqlite3.Connection, q: RunQuery, where: _Where, cutoff_us: int) -> int:
+    """Counting 100k rollup rows costs milliseconds; the common totals come from the project's
+    run counter and the small partial indexes instead."""
+    if _only_status_filter(q):
+        row = conn.execute("SELECT run_count FROM projects WHERE id = ?", (q.project_id,)).fetchone()
+        total = row[0] if row else 0
+        wanted = set(q.statuses) or set(_STATUS_SQL)
+        if wanted == set(_STATUS_SQL):
+            return int(total)
+        counts = {
+            s: conn.execute(
+                f"SELECT COUNT(*) FROM runs WHERE project_id = ? AND {_STATUS_SQL[s]}",
+                (q.project_id, cutoff_us),
+            ).fetchone()[0]
+            for s in ("failed", "running")
+        }
+        counts["completed"] = total - counts["failed"] - counts["running"]
+        return int(sum(counts[s] for s in wanted))
+    (total,) = conn.execute(f"SELECT COUNT(*) FROM runs WHERE {where.sql()}", where.params).fetchone()
+    return int(total)
+
+
+def list_runs(conn: sqlite3.Connection, q: RunQuery, cutoff_us: int) -> Page:
+    where = _run_where(q, cutoff_us)
+    column = _SORT_COLUMNS[q.sort_by]
+    direction = "DESC" if q.order == "desc" else "ASC"
+    rows = conn.execute(
+        f"SELECT run_id, {_ROLLUP_FIELDS} FROM runs WHERE {where.sql()} "
+        f"ORDER BY {column} {direction}, run_id {direction} LIMIT ? OFFSET ?",
+        [*where.params, q.limit, q.offset],
+    ).fetchall()
+    total = _count_runs(conn, q, where, cutoff_us)
+    return Page(
+        rows=shape_rollups(conn, "run", q.project_id, rows, cutoff_us),
+        total=total,
+        limit=q.limit,
+        offset=q.offset,
+    )
+
+
+def get_run(conn: sqlite3.Connection, project_id: str, run_id: str, cutoff_us: int) -> dict[str, Any] | None:
+    rows = conn.execute(
+        f"SELECT run_id, {_ROLLUP_FIELDS} FROM runs WHERE project_id = ? AND run_id = ?",
+        (project_id, run_id),
+    ).fetchall()
+    shaped = shape_rollups(conn, "run", project_id, rows, cutoff_us)
+    return shaped[0] if shaped else None
+
+
+def _facets(
+    conn: sqlite3.Connection, scope: str, project_id: str, keys: list[str]
+) -> dict[str, dict[str, list[str]]]:
+    table, key = ("run_facets", "run_id") if scope == "run" else ("thread_facets", "thread_id")
+    out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    if not keys:
+        return out
+    rows = conn.execute(
+        f"SELECT {key}, facet, value FROM {table} WHERE project_id = ? AND {key} IN "
+        f"({','.join('?' * len(keys))}) ORDER BY {key}, facet, value",
+        (project_id, *keys),
+    )
+    for k, facet, value in rows:
+        out[k][facet].append(value)
+    return out
+
+
+def shape_rollups(
+    conn: sqlite3.Connection, scope: str, project_id: str, rows: list[sqlite3.Row], cutoff_us: int
+) -> list[dict[str, Any]]:
+    """Rollup rows as API objects: the vLLora run fields plus the computed ones."""
+    facets = _facets(conn, scope, project_id, [r[0] for r in rows])
+    out = []
+    for row in rows:
+        f = facets[row[0]]
+        status = run_status(row, cutoff_us)
+        out.append(
+            {
+                "key": row[0],
+                "thread_ids": f.get("thread", []),
+                "run_ids": f.get("run", []),
+                "root_run_ids": f.get("root_run", []),
+                "trace_ids": f.get("root_trace", []),
+                "all_trace_ids": f.get("trace", []),
+                "root_span_ids": f.get("root_span", []),
+                "request_models": f.get("request_model", []),
+                "used_models": f.get("used_model", []),
+                "used_tools": f.get("tool", []),
+                "labels": f.get("label", []),
+                "errors": f.get("error", []),
+                "llm_calls": row["llm_calls"],
+                "tool_calls": row["tool_calls"],
+                "cost": row["cost"],
+                "input_tokens": row["input_tokens"],
+                "output_tokens": row["output_tokens"],
+                "cached_tokens": row["cached_tokens"],
+                "start_time_us": row["start_time_us"],
+                "finish_time_us": row["finish_time_us"],
+                "root_start_us": row["root_start_us"],
+                "root_finish_us": row["root_finish_us"],
+                "duration_ms": row["duration_us"] / 1000,
+                "status": status,
+                "has_errors": row["error_count"] > 0,
+                "error_count": row["error_count"],
+                "span_count": row["span_count"],
+            }
+        )
+    return out
+
+
+def list_threads(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Page:
+    where = _Where()
+    _rollup_filters(where, "threads", "thread_id", q, q.trace_ids)
+    rows = conn.execute(
+        f"SELECT thread_id, title, {_ROLLUP_FIELDS} FROM threads WHERE {where.sql()} "
+        "ORDER BY start_time_us DESC, thread_id DESC LIMIT ? OFFSET ?",
+        [*where.params, q.limit, q.offset],
+    ).fetchall()
+    if len(where.clauses) == 1:
+        row = conn.execute("SELECT thread_count FROM projects WHERE id = ?", (q.project_id,)).fetchone()
+        total = row[0] if row else 0
+    else:
+        (total,) = conn.execute(f"SELECT COUNT(*) FROM threads WHERE {where.sql()}", where.params).fetchone()
+    shaped = shape_rollups(conn, "thread", q.project_id, rows, cutoff_us)
+    for obj, row in zip(shaped, rows, strict=True):
+        obj["title"] = row["title"]
+    return Page(rows=shaped, total=int(total), limit=q.limit, offset=q.offset)
+
+
+def get_thread(
+    conn: sqlite3.Connection, project_id: str, thread_id: str, cutoff_us: int
+) -> dict[str, Any] | None:
+    rows = conn.execute(
+        f"SELECT thread_id, title, {_ROLLUP_FIELDS} FROM threads WHERE project_id = ? AND thread_id = ?",
+        (project_id, thread_id),
+    ).fetchall()
+    shaped = shape_rollups(conn, "thread", project_id, rows, cutoff_us)
+    if not shaped:
+        return None
+    shaped[0]["title"] = rows[0]["title"]
+    return shaped[0]
+
+
+def list_run_groups(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Page:
+    """`/group?group_by=run`: the run list with group filters."""
+    rq = RunQuery(
+        project_id=q.project_id,
+        thread_ids=q.thread_ids,
+        trace_ids=q.trace_ids,
+        labels=q.labels,
+        model_name=q.model_name,
+        type_filter=q.type_filter,
+        start_min_us=q.start_min_us,
+        start_max_us=q.start_max_us,
+        limit=q.limit,
+        offset=q.offset,
+    )
+    return list_runs(conn, rq, cutoff_us)

@@ -1,0 +1,165 @@
+"""SQLite schema and its versioned migrations.
+
+Each migration is a list of statements applied in one transaction; `PRAGMA user_version` records
+how far a file has come, so a newer tracehound opens and upgrades an older file in place.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Rollup columns shared by `runs` and `threads`; the writer builds its upserts from this list.
+ROLLUP_COLUMNS = """
+    start_time_us INTEGER NOT NULL,
+    finish_time_us INTEGER NOT NULL,
+    duration_us INTEGER NOT NULL,
+    root_start_us INTEGER,
+    root_finish_us INTEGER,
+    span_count INTEGER NOT NULL DEFAULT 0,
+    root_count INTEGER NOT NULL DEFAULT 0,
+    error_count INTEGER NOT NULL DEFAULT 0,
+    llm_calls INTEGER NOT NULL DEFAULT 0,
+    tool_calls INTEGER NOT NULL DEFAULT 0,
+    mcp_calls INTEGER NOT NULL DEFAULT 0,
+    cost REAL NOT NULL DEFAULT 0,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cached_tokens INTEGER,
+    last_seen_us INTEGER NOT NULL
+"""
+
+MIGRATIONS: list[list[str]] = [
+    # 1: spans with typed columns, per-run and per-thread rollups, their facets.
+    [
+        """CREATE TABLE projects (
+            id TEXT PRIMARY KEY,
+            created_at_us INTEGER NOT NULL,
+            run_count INTEGER NOT NULL DEFAULT 0,
+            thread_count INTEGER NOT NULL DEFAULT 0,
+            span_count INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE spans (
+            project_id TEXT NOT NULL,
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            parent_span_id TEXT,
+            run_id TEXT NOT NULL,
+            thread_id TEXT,
+            operation_name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            is_llm_call INTEGER NOT NULL,
+            start_time_us INTEGER NOT NULL,
+            finish_time_us INTEGER NOT NULL,
+            status_code INTEGER NOT NULL,
+            status_message TEXT,
+            is_error INTEGER NOT NULL,
+            error_message TEXT,
+            model TEXT,
+            request_model TEXT,
+            provider TEXT,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cached_tokens INTEGER,
+            cost REAL,
+            cost_source TEXT,
+            has_usage INTEGER NOT NULL,
+            usage_counted INTEGER NOT NULL,
+            label TEXT,
+            tool_name TEXT,
+            title TEXT,
+            ttft_us INTEGER,
+            convention TEXT,
+            rules TEXT NOT NULL,
+            attributes TEXT NOT NULL,
+            events TEXT,
+            resource TEXT,
+            scope_name TEXT,
+            received_us INTEGER NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX spans_pk ON spans(project_id, trace_id, span_id)",
+        "CREATE INDEX spans_parent ON spans(project_id, trace_id, parent_span_id)",
+        "CREATE INDEX spans_start ON spans(project_id, start_time_us)",
+        "CREATE INDEX spans_run ON spans(project_id, run_id, start_time_us)",
+        "CREATE INDEX spans_thread ON spans(project_id, thread_id, start_time_us)",
+        "CREATE INDEX spans_op ON spans(project_id, operation_name, start_time_us)",
+        "CREATE INDEX spans_label ON spans(project_id, label) WHERE label IS NOT NULL",
+        "CREATE INDEX spans_span_id ON spans(project_id, span_id)",
+        f"""CREATE TABLE runs (
+            project_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            {ROLLUP_COLUMNS},
+            PRIMARY KEY (project_id, run_id)
+        )""",
+        "CREATE INDEX runs_start ON runs(project_id, start_time_us)",
+        "CREATE INDEX runs_duration ON runs(project_id, duration_us)",
+        "CREATE INDEX runs_cost ON runs(project_id, cost)",
+        "CREATE INDEX runs_llm_calls ON runs(project_id, llm_calls)",
+        # Status is derived at query time from (error_count, root_count, last_seen_us); these
+        # partial indexes keep `status=failed|running` lists and counts proportional to their size.
+        """CREATE INDEX runs_with_errors ON runs(project_id, start_time_us, root_count, last_seen_us)
+            WHERE error_count > 0""",
+        """CREATE INDEX runs_without_root ON runs(project_id, start_time_us, error_count, last_seen_us)
+            WHERE root_count = 0""",
+        f"""CREATE TABLE threads (
+            project_id TEXT NOT NULL,
+            thread_id TEXT NOT NULL,
+            title TEXT,
+            {ROLLUP_COLUMNS},
+            PRIMARY KEY (project_id, thread_id)
+        )""",
+        "CREATE INDEX threads_start ON threads(project_id, start_time_us)",
+        # Set-valued rollup fields (models, tools, labels, errors, ...), one row per distinct value.
+        """CREATE TABLE run_facets (
+            project_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            facet TEXT NOT NULL,
+            value TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (project_id, run_id, facet, value)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX run_facets_value ON run_facets(project_id, facet, value)",
+        """CREATE TABLE thread_facets (
+            project_id TEXT NOT NULL,
+            thread_id TEXT NOT NULL,
+            facet TEXT NOT NULL,
+            value TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (project_id, thread_id, facet, value)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE project_labels (
+            project_id TEXT NOT NULL,
+            label TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (project_id, label)
+        ) WITHOUT ROWID""",
+        """CREATE TRIGGER runs_count AFTER INSERT ON runs BEGIN
+            UPDATE projects SET run_count = run_count + 1 WHERE id = NEW.project_id;
+        END""",
+        """CREATE TRIGGER threads_count AFTER INSERT ON threads BEGIN
+            UPDATE projects SET thread_count = thread_count + 1 WHERE id = NEW.project_id;
+        END""",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the file up to SCHEMA_VERSION; returns the version it started at."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"database schema version {version} is newer than this tracehound supports "
+            f"({SCHEMA_VERSION}); upgrade tracehound"
+        )
+    for number in range(version, SCHEMA_VERSION):
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in MIGRATIONS[number]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+    return int(version)

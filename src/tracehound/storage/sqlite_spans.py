@@ -1,0 +1,263 @@
+"""Span reads: lists, a run's spans, a group's spans, time-bucket groups, labels, projects."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from tracehound.ids import span_id_candidates, trace_id_candidates
+from tracehound.storage.queries import GroupKey, GroupQuery, ListFilter, Page, SpanQuery
+from tracehound.storage.sqlite_runs import _Where
+
+_SPAN_FIELDS = (
+    "trace_id, span_id, parent_span_id, run_id, thread_id, operation_name, kind, start_time_us, "
+    "finish_time_us, is_error, error_message, model, provider, input_tokens, output_tokens, "
+    "cached_tokens, cost, cost_source, label, attributes"
+)
+
+# Promoted to columns at ingest; vLLora strips them from `attribute`, and so do we on output.
+_PROMOTED = ("vllora.run_id", "vllora.thread_id", "vllora.project_id", "vllora.tenant", "vllora.label")
+
+
+def vllora_attribute(raw: str) -> dict[str, Any]:
+    try:
+        attrs = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(attrs, dict):
+        return {}
+    label = attrs.get("vllora.label")
+    for key in _PROMOTED:
+        attrs.pop(key, None)
+    if isinstance(label, str) and "label" not in attrs:
+        attrs["label"] = label
+    return attrs
+
+
+def span_object(row: sqlite3.Row, child_attribute: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "trace_id": row["trace_id"],
+        "span_id": row["span_id"],
+        "thread_id": row["thread_id"],
+        "parent_span_id": row["parent_span_id"],
+        "operation_name": row["operation_name"],
+        "start_time_us": row["start_time_us"],
+        "finish_time_us": row["finish_time_us"],
+        "attribute": vllora_attribute(row["attributes"]),
+        "child_attribute": child_attribute,
+        "run_id": row["run_id"],
+        "duration_ms": (row["finish_time_us"] - row["start_time_us"]) / 1000,
+        "kind": row["kind"],
+        "is_error": bool(row["is_error"]),
+        "error_message": row["error_message"],
+        "model": row["model"],
+        "provider": row["provider"],
+        "cost": row["cost"],
+        "cost_source": row["cost_source"],
+        "input_tokens": row["input_tokens"],
+        "output_tokens": row["output_tokens"],
+        "cached_tokens": row["cached_tokens"],
+    }
+
+
+def _child_attributes(conn: sqlite3.Connection, project_id: str, rows: list[sqlite3.Row]) -> list[Any]:
+    """The earliest `model_call` child's attributes, per span (vLLora's `child_attribute`)."""
+    out: list[Any] = []
+    for row in rows:
+        child = conn.execute(
+            "SELECT attributes FROM spans WHERE project_id = ? AND trace_id = ? AND parent_span_id = ? "
+            "AND operation_name = 'model_call' ORDER BY start_time_us LIMIT 1",
+            (project_id, row["trace_id"], row["span_id"]),
+        ).fetchone()
+        out.append(vllora_attribute(child[0]) if child else None)
+    return out
+
+
+def shape_spans(conn: sqlite3.Connection, project_id: str, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    children = _child_attributes(conn, project_id, rows)
+    return [span_object(r, c) for r, c in zip(rows, children, strict=True)]
+
+
+def _list_filter(where: _Where, column: str, f: ListFilter, expand: Any = None) -> None:
+    if f.is_null:
+        where.add(f"{column} IS NULL")
+    elif f.not_null:
+        where.add(f"{column} IS NOT NULL")
+    elif f.values:
+        values = [c for v in f.values for c in expand(v)] if expand else list(f.values)
+        where.add_in(column, values)
+
+
+def _span_where(q: SpanQuery) -> _Where:
+    where = _Where()
+    where.add("project_id = ?", q.project_id)
+    _list_filter(where, "span_id", q.span_ids, span_id_candidates)
+    _list_filter(where, "trace_id", q.trace_ids, trace_id_candidates)
+    _list_filter(where, "thread_id", q.thread_ids)
+    _list_filter(where, "run_id", q.run_ids)
+    _list_filter(where, "operation_name", q.operation_names)
+    _list_filter(where, "parent_span_id", q.parent_span_ids, span_id_candidates)
+    if q.labels:
+        where.add_in("label", q.labels)
+    if q.start_min_us is not None:
+        where.add("start_time_us >= ?", q.start_min_us)
+    if q.start_max_us is not None:
+        where.add("start_time_us <= ?", q.start_max_us)
+    return where
+
+
+def list_spans(conn: sqlite3.Connection, q: SpanQuery) -> Page:
+    where = _span_where(q)
+    direction = "DESC" if q.order == "desc" else "ASC"
+    rows = conn.execute(
+        f"SELECT {_SPAN_FIELDS} FROM spans WHERE {where.sql()} "
+        f"ORDER BY start_time_us {direction}, span_id {direction} LIMIT ? OFFSET ?",
+        [*where.params, q.limit, q.offset],
+    ).fetchall()
+    (total,) = conn.execute(f"SELECT COUNT(*) FROM spans WHERE {where.sql()}", where.params).fetchone()
+    return Page(rows=shape_spans(conn, q.project_id, rows), total=int(total), limit=q.limit, offset=q.offset)
+
+
+def group_key_where(project_id: str, key: GroupKey, labels: tuple[str, ...] = ()) -> _Where:
+    where = _Where()
+    where.add("project_id = ?", project_id)
+    if key.group_by == "time":
+        start = key.time_bucket_us or 0
+        where.add("start_time_us >= ? AND start_time_us < ?", start, start + key.bucket_size_s * 1_000_000)
+    elif key.group_by == "thread":
+        where.add("thread_id = ?", key.thread_id or "")
+    else:
+        where.add("run_id = ?", key.run_id or "")
+    if labels:
+        where.add_in("label", labels)
+    return where
+
+
+def group_spans(
+    conn: sqlite3.Connection,
+    project_id: str,
+    key: GroupKey,
+    limit: int,
+    offset: int,
+    labels: tuple[str, ...] = (),
+) -> Page:
+    """All spans of one group (not only roots), oldest first."""
+    where = group_key_where(project_id, key, labels)
+    rows = conn.execute(
+        f"SELECT {_SPAN_FIELDS} FROM spans WHERE {where.sql()} "
+        "ORDER BY start_time_us ASC, span_id ASC LIMIT ? OFFSET ?",
+        [*where.params, limit, offset],
+    ).fetchall()
+    (total,) = conn.execute(f"SELECT COUNT(*) FROM spans WHERE {where.sql()}", where.params).fetchone()
+    return Page(rows=shape_spans(conn, project_id, rows), total=int(total), limit=limit, offset=offset)
+
+
+def _json_list(value: str | None) -> list[Any]:
+    if not value:
+        return []
+    return [v for v in orjson.loads(value) if v is not None]
+
+
+def list_time_groups(conn: sqlite3.Connection, q: GroupQuery) -> Page:
+    """`/group?group_by=time`: spans bucketed by start time, aggregated over typed columns.
+    Cost and tokens follow the ancestor rule (`usage_counted`), as the run rollups do."""
+    bucket = q.bucket_size_s * 1_000_000
+    where = _Where()
+    where.add("project_id = ?", q.project_id)
+    if q.thread_ids:
+        where.add_in("thread_id", q.thread_ids)
+    if q.trace_ids:
+        where.add_in("trace_id", [c for v in q.trace_ids for c in trace_id_candidates(v)])
+    if q.labels:
+        where.add_in("label", q.labels)
+    if q.model_name:
+        where.add("(model = ? OR request_model = ?)", q.model_name, q.model_name)
+    if q.type_filter == "model":
+        where.add("is_llm_call = 1")
+    elif q.type_filter == "mcp":
+        where.add("operation_name = 'mcp_call'")
+    if q.start_min_us is not None:
+        where.add("start_time_us >= ?", q.start_min_us)
+    if q.start_max_us is not None:
+        where.add("start_time_us <= ?", q.start_max_us)
+    rows = conn.execute(
+        f"""SELECT (start_time_us / ?) * ? AS bucket,
+            json_group_array(DISTINCT thread_id) AS thread_ids,
+            json_group_array(DISTINCT trace_id) AS trace_ids,
+            json_group_array(DISTINCT run_id) AS run_ids,
+            json_group_array(DISTINCT CASE WHEN parent_span_id IS NULL THEN span_id END) AS root_span_ids,
+            json_group_array(DISTINCT CASE WHEN operation_name = 'api_invoke' OR convention != 'vllora'
+                THEN request_model END) AS request_models,
+            json_group_array(DISTINCT CASE WHEN is_llm_call = 1 THEN model END) AS used_models,
+            json_group_array(DISTINCT CASE WHEN is_error = 1 THEN error_message END) AS errors,
+            SUM(is_llm_call) AS llm_calls,
+            TOTAL(CASE WHEN usage_counted = 1 THEN cost END) AS cost,
+            SUM(CASE WHEN usage_counted = 1 THEN input_tokens END) AS input_tokens,
+            SUM(CASE WHEN usage_counted = 1 THEN output_tokens END) AS output_tokens,
+            SUM(CASE WHEN usage_counted = 1 THEN cached_tokens END) AS cached_tokens,
+            MIN(start_time_us) AS start_time_us, MAX(finish_time_us) AS finish_time_us,
+            SUM(is_error) AS error_count, COUNT(*) AS span_count
+        FROM spans WHERE {where.sql()}
+        GROUP BY bucket ORDER BY bucket DESC LIMIT ? OFFSET ?""",
+        [bucket, bucket, *where.params, q.limit, q.offset],
+    ).fetchall()
+    (total,) = conn.execute(
+        f"SELECT COUNT(DISTINCT start_time_us / ?) FROM spans WHERE {where.sql()}", [bucket, *where.params]
+    ).fetchone()
+    out = []
+    for r in rows:
+        out.append(
+            {
+                "key": r["bucket"],
+                "thread_ids": _json_list(r["thread_ids"]),
+                "trace_ids": _json_list(r["trace_ids"]),
+                "run_ids": _json_list(r["run_ids"]),
+                "root_span_ids": _json_list(r["root_span_ids"]),
+                "request_models": _json_list(r["request_models"]),
+                "used_models": _json_list(r["used_models"]),
+                "errors": _json_list(r["errors"]),
+                "llm_calls": r["llm_calls"],
+                "cost": r["cost"],
+                "input_tokens": r["input_tokens"],
+                "output_tokens": r["output_tokens"],
+                "cached_tokens": r["cached_tokens"],
+                "start_time_us": r["start_time_us"],
+                "finish_time_us": r["finish_time_us"],
+                "duration_ms": (r["finish_time_us"] - r["start_time_us"]) / 1000,
+                "has_errors": r["error_count"] > 0,
+                "error_count": r["error_count"],
+                "span_count": r["span_count"],
+            }
+        )
+    return Page(rows=out, total=int(total), limit=q.limit, offset=q.offset)
+
+
+def list_labels(
+    conn: sqlite3.Connection, project_id: str, thread_id: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Labels with their span counts, most used first."""
+    if thread_id is None:
+        rows = conn.execute(
+            "SELECT label, n FROM project_labels WHERE project_id = ? ORDER BY n DESC, label LIMIT ?",
+            (project_id, limit),
+        )
+    else:
+        rows = conn.execute(
+            "SELECT value, n FROM thread_facets WHERE project_id = ? AND thread_id = ? AND facet = 'label' "
+            "ORDER BY n DESC, value LIMIT ?",
+            (project_id, thread_id, limit),
+        )
+    return [{"name": name, "count": n} for name, n in rows]
+
+
+def list_projects(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT id, created_at_us, run_count, thread_count, span_count FROM projects "
+        "ORDER BY created_at_us, id"
+    )
+    return [
+        {"id": r[0], "created_at_us": r[1], "run_count": r[2], "thread_count": r[3], "span_count": r[4]}
+        for r in rows
+    ]

@@ -1,0 +1,135 @@
+"""The embedded SQLite backend: one file in WAL mode, one writer connection, and one read
+connection per thread (WAL lets readers run beside the writer)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tracehound.model import Span
+from tracehound.storage import sqlite_runs, sqlite_spans
+from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
+from tracehound.storage.sqlite_schema import migrate
+from tracehound.storage.sqlite_writer import WriteResult, write_spans
+
+DB_FILENAME = "tracehound.db"
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode keeps every commit atomic and consistent; a power cut may lose the last
+    # commits but never corrupts the file. Issue-level durability (kill -9) is unaffected.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+class SqliteStore:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        idle_timeout_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / DB_FILENAME
+        self.idle_timeout_us = int(idle_timeout_s * 1_000_000)
+        self.clock = clock
+        self._writer = _connect(self.path, readonly=False)
+        migrate(self._writer)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _read(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def cutoff_us(self) -> int:
+        """Runs whose last span arrived after this instant, with no root yet, are running."""
+        return int(self.clock() * 1_000_000) - self.idle_timeout_us
+
+    def now_us(self) -> int:
+        return int(self.clock() * 1_000_000)
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        with self._write_lock:
+            self._writer.execute("PRAGMA optimize")
+            self._writer.close()
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def write(self, spans: list[Span]) -> WriteResult:
+        if not spans:
+            return WriteResult(inserted=0, duplicates=0)
+        with self._write_lock:
+            return write_spans(self._writer, spans)
+
+    def optimize(self) -> None:
+        """Refresh planner statistics, so the partial status indexes are chosen."""
+        with self._write_lock:
+            self._writer.execute("PRAGMA analysis_limit = 1000")
+            self._writer.execute("PRAGMA optimize")
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def list_runs(self, q: RunQuery) -> Page:
+        return sqlite_runs.list_runs(self._read(), q, self.cutoff_us())
+
+    def get_run(self, project_id: str, run_id: str) -> dict[str, Any] | None:
+        return sqlite_runs.get_run(self._read(), project_id, run_id, self.cutoff_us())
+
+    def run_spans(self, project_id: str, run_id: str, limit: int, offset: int) -> Page:
+        key = GroupKey(group_by="run", run_id=run_id)
+        return sqlite_spans.group_spans(self._read(), project_id, key, limit, offset)
+
+    def list_spans(self, q: SpanQuery) -> Page:
+        return sqlite_spans.list_spans(self._read(), q)
+
+    def list_groups(self, q: GroupQuery) -> Page:
+        conn = self._read()
+        if q.group_by == "time":
+            return sqlite_spans.list_time_groups(conn, q)
+        if q.group_by == "thread":
+            return sqlite_runs.list_threads(conn, q, self.cutoff_us())
+        return sqlite_runs.list_run_groups(conn, q, self.cutoff_us())
+
+    def group_spans(
+        self, project_id: str, key: GroupKey, limit: int, offset: int, labels: tuple[str, ...] = ()
+    ) -> Page:
+        return sqlite_spans.group_spans(self._read(), project_id, key, limit, offset, labels)
+
+    def list_threads(self, q: GroupQuery) -> Page:
+        return sqlite_runs.list_threads(self._read(), q, self.cutoff_us())
+
+    def get_thread(self, project_id: str, thread_id: str) -> dict[str, Any] | None:
+        return sqlite_runs.get_thread(self._read(), project_id, thread_id, self.cutoff_us())
+
+    def list_labels(self, project_id: str, thread_id: str | None, limit: int) -> list[dict[str, Any]]:
+        return sqlite_spans.list_labels(self._read(), project_id, thread_id, limit)
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        return sqlite_spans.list_projects(self._read())
