@@ -3,6 +3,8 @@ hyphenated UUID for a trace, a decimal u64 for a span)."""
 
 from __future__ import annotations
 
+import hashlib
+
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -26,3 +28,21 @@ def span_id_candidates(value: str) -> list[str]:
     if not out and v:
         out.append(v)
     return list(dict.fromkeys(out))
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def hex_key(hex_id: str) -> int:
+    """A 64-bit index key from a random hex id (trace or span): its first 8 bytes. Small integer
+    keys keep the random-order indexes compact enough to stay in cache."""
+    try:
+        return _signed(int(hex_id[:16], 16))
+    except ValueError:
+        return text_key(hex_id)
+
+
+def text_key(value: str) -> int:
+    """A 64-bit index key for an arbitrary string id (thread ids)."""
+    return _signed(int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from tracehound.model import RunStatus
@@ -46,7 +47,7 @@ class _Where:
         self.clauses.append(clause)
         self.params.extend(params)
 
-    def add_in(self, column: str, values: tuple[str, ...] | list[str]) -> None:
+    def add_in(self, column: str, values: Sequence[object]) -> None:
         self.add(f"{column} IN ({','.join('?' * len(values))})", *values)
 
     def sql(self) -> str:
@@ -74,11 +75,12 @@ def _rollup_filters(
     q: RunQuery | GroupQuery,
     trace_ids: tuple[str, ...],
 ) -> None:
+    """Filters on a rollup table; `table` is its facet table (run_facets or thread_facets)."""
     where.add("project_id = ?", q.project_id)
     if isinstance(q, RunQuery) and q.run_ids:
         where.add_in("run_id", q.run_ids)
     if q.thread_ids:
-        if table == "threads":
+        if table == "thread_facets":
             where.add_in("thread_id", q.thread_ids)
         else:
             _facet_subquery(table, key, where, q.project_id, ("thread",), q.thread_ids)
@@ -238,7 +240,7 @@ def shape_rollups(
 
 def list_threads(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Page:
     where = _Where()
-    _rollup_filters(where, "threads", "thread_id", q, q.trace_ids)
+    _rollup_filters(where, "thread_facets", "thread_id", q, q.trace_ids)
     rows = conn.execute(
         f"SELECT thread_id, title, {_ROLLUP_FIELDS} FROM threads WHERE {where.sql()} "
         "ORDER BY start_time_us DESC, thread_id DESC LIMIT ? OFFSET ?",

@@ -38,8 +38,14 @@ MIGRATIONS: list[list[str]] = [
             thread_count INTEGER NOT NULL DEFAULT 0,
             span_count INTEGER NOT NULL DEFAULT 0
         )""",
+        # No UNIQUE index on (trace_id, span_id): random-order indexes are what make inserts
+        # slow, so the single writer de-duplicates per trace instead (sqlite_writer.py) and the
+        # random-key indexes are small integers.
         """CREATE TABLE spans (
             project_id TEXT NOT NULL,
+            trace_key INTEGER NOT NULL,
+            span_key INTEGER NOT NULL,
+            thread_key INTEGER,
             trace_id TEXT NOT NULL,
             span_id TEXT NOT NULL,
             parent_span_id TEXT,
@@ -69,21 +75,20 @@ MIGRATIONS: list[list[str]] = [
             title TEXT,
             ttft_us INTEGER,
             convention TEXT,
-            rules TEXT NOT NULL,
             attributes TEXT NOT NULL,
             events TEXT,
-            resource TEXT,
+            resource_id INTEGER,
             scope_name TEXT,
             received_us INTEGER NOT NULL
         )""",
-        "CREATE UNIQUE INDEX spans_pk ON spans(project_id, trace_id, span_id)",
-        "CREATE INDEX spans_parent ON spans(project_id, trace_id, parent_span_id)",
+        # Resource attributes repeat on every span of a process: store each distinct set once.
+        "CREATE TABLE resources (id INTEGER PRIMARY KEY, attributes TEXT NOT NULL)",
+        "CREATE INDEX spans_trace ON spans(trace_key)",
+        "CREATE INDEX spans_span ON spans(span_key)",
+        "CREATE INDEX spans_thread ON spans(thread_key) WHERE thread_key IS NOT NULL",
         "CREATE INDEX spans_start ON spans(project_id, start_time_us)",
-        "CREATE INDEX spans_run ON spans(project_id, run_id, start_time_us)",
-        "CREATE INDEX spans_thread ON spans(project_id, thread_id, start_time_us)",
         "CREATE INDEX spans_op ON spans(project_id, operation_name, start_time_us)",
         "CREATE INDEX spans_label ON spans(project_id, label) WHERE label IS NOT NULL",
-        "CREATE INDEX spans_span_id ON spans(project_id, span_id)",
         f"""CREATE TABLE runs (
             project_id TEXT NOT NULL,
             run_id TEXT NOT NULL,

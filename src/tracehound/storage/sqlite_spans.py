@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
-from tracehound.ids import span_id_candidates, trace_id_candidates
+from tracehound.ids import hex_key, span_id_candidates, text_key, trace_id_candidates
 from tracehound.storage.queries import GroupKey, GroupQuery, ListFilter, Page, SpanQuery
-from tracehound.storage.sqlite_runs import _Where
+from tracehound.storage.sqlite_runs import _rollup_filters, _Where
 
 _SPAN_FIELDS = (
     "trace_id, span_id, parent_span_id, run_id, thread_id, operation_name, kind, start_time_us, "
@@ -64,14 +65,19 @@ def span_object(row: sqlite3.Row, child_attribute: dict[str, Any] | None = None)
 
 def _child_attributes(conn: sqlite3.Connection, project_id: str, rows: list[sqlite3.Row]) -> list[Any]:
     """The earliest `model_call` child's attributes, per span (vLLora's `child_attribute`)."""
+    earliest: dict[tuple[str, str], str] = {}
+    for trace_id in {row["trace_id"] for row in rows}:
+        children = conn.execute(
+            "SELECT parent_span_id, attributes FROM spans WHERE trace_key = ? AND project_id = ? "
+            "AND trace_id = ? AND operation_name = 'model_call' ORDER BY start_time_us DESC",
+            (hex_key(trace_id), project_id, trace_id),
+        )
+        for parent, attributes in children:
+            earliest[(trace_id, parent)] = attributes
     out: list[Any] = []
     for row in rows:
-        child = conn.execute(
-            "SELECT attributes FROM spans WHERE project_id = ? AND trace_id = ? AND parent_span_id = ? "
-            "AND operation_name = 'model_call' ORDER BY start_time_us LIMIT 1",
-            (project_id, row["trace_id"], row["span_id"]),
-        ).fetchone()
-        out.append(vllora_attribute(child[0]) if child else None)
+        child = earliest.get((row["trace_id"], row["span_id"]))
+        out.append(vllora_attribute(child) if child is not None else None)
     return out
 
 
@@ -80,25 +86,47 @@ def shape_spans(conn: sqlite3.Connection, project_id: str, rows: list[sqlite3.Ro
     return [span_object(r, c) for r, c in zip(rows, children, strict=True)]
 
 
-def _list_filter(where: _Where, column: str, f: ListFilter, expand: Any = None) -> None:
+def _list_filter(
+    where: _Where, column: str, f: ListFilter, key_column: str | None = None, expand: Any = None
+) -> None:
+    """A CSV filter; with `key_column`, the matching integer index keys narrow it first."""
     if f.is_null:
         where.add(f"{column} IS NULL")
     elif f.not_null:
         where.add(f"{column} IS NOT NULL")
     elif f.values:
         values = [c for v in f.values for c in expand(v)] if expand else list(f.values)
+        if key_column is not None:
+            keyer = text_key if key_column == "thread_key" else hex_key
+            where.add_in(key_column, sorted({keyer(v) for v in values}))
         where.add_in(column, values)
 
 
-def _span_where(q: SpanQuery) -> _Where:
+def run_trace_keys(
+    conn: sqlite3.Connection, project_id: str, run_ids: tuple[str, ...] | list[str]
+) -> list[int]:
+    """Index keys of the traces a run's spans live in (runs are found through their traces)."""
+    if not run_ids:
+        return []
+    rows = conn.execute(
+        f"SELECT DISTINCT value FROM run_facets WHERE project_id = ? AND facet = 'trace' "
+        f"AND run_id IN ({','.join('?' * len(run_ids))})",
+        (project_id, *run_ids),
+    )
+    return sorted({hex_key(v) for (v,) in rows})
+
+
+def _span_where(conn: sqlite3.Connection, q: SpanQuery) -> _Where:
     where = _Where()
     where.add("project_id = ?", q.project_id)
-    _list_filter(where, "span_id", q.span_ids, span_id_candidates)
-    _list_filter(where, "trace_id", q.trace_ids, trace_id_candidates)
-    _list_filter(where, "thread_id", q.thread_ids)
+    _list_filter(where, "span_id", q.span_ids, "span_key", span_id_candidates)
+    _list_filter(where, "trace_id", q.trace_ids, "trace_key", trace_id_candidates)
+    _list_filter(where, "thread_id", q.thread_ids, "thread_key")
+    if q.run_ids.values:
+        where.add_in("trace_key", run_trace_keys(conn, q.project_id, q.run_ids.values))
     _list_filter(where, "run_id", q.run_ids)
     _list_filter(where, "operation_name", q.operation_names)
-    _list_filter(where, "parent_span_id", q.parent_span_ids, span_id_candidates)
+    _list_filter(where, "parent_span_id", q.parent_span_ids, None, span_id_candidates)
     if q.labels:
         where.add_in("label", q.labels)
     if q.start_min_us is not None:
@@ -109,7 +137,7 @@ def _span_where(q: SpanQuery) -> _Where:
 
 
 def list_spans(conn: sqlite3.Connection, q: SpanQuery) -> Page:
-    where = _span_where(q)
+    where = _span_where(conn, q)
     direction = "DESC" if q.order == "desc" else "ASC"
     rows = conn.execute(
         f"SELECT {_SPAN_FIELDS} FROM spans WHERE {where.sql()} "
@@ -120,16 +148,21 @@ def list_spans(conn: sqlite3.Connection, q: SpanQuery) -> Page:
     return Page(rows=shape_spans(conn, q.project_id, rows), total=int(total), limit=q.limit, offset=q.offset)
 
 
-def group_key_where(project_id: str, key: GroupKey, labels: tuple[str, ...] = ()) -> _Where:
+def group_key_where(
+    conn: sqlite3.Connection, project_id: str, key: GroupKey, labels: tuple[str, ...] = ()
+) -> _Where:
     where = _Where()
     where.add("project_id = ?", project_id)
     if key.group_by == "time":
         start = key.time_bucket_us or 0
         where.add("start_time_us >= ? AND start_time_us < ?", start, start + key.bucket_size_s * 1_000_000)
     elif key.group_by == "thread":
-        where.add("thread_id = ?", key.thread_id or "")
+        thread_id = key.thread_id or ""
+        where.add("thread_key = ? AND thread_id = ?", text_key(thread_id), thread_id)
     else:
-        where.add("run_id = ?", key.run_id or "")
+        run_id = key.run_id or ""
+        where.add_in("trace_key", run_trace_keys(conn, project_id, [run_id]))
+        where.add("run_id = ?", run_id)
     if labels:
         where.add_in("label", labels)
     return where
@@ -144,7 +177,7 @@ def group_spans(
     labels: tuple[str, ...] = (),
 ) -> Page:
     """All spans of one group (not only roots), oldest first."""
-    where = group_key_where(project_id, key, labels)
+    where = group_key_where(conn, project_id, key, labels)
     rows = conn.execute(
         f"SELECT {_SPAN_FIELDS} FROM spans WHERE {where.sql()} "
         "ORDER BY start_time_us ASC, span_id ASC LIMIT ? OFFSET ?",
@@ -155,9 +188,10 @@ def group_spans(
 
 
 def _json_list(value: str | None) -> list[Any]:
+    """A json_group_array as a sorted list without NULLs (sorted like the rollup facets)."""
     if not value:
         return []
-    return [v for v in orjson.loads(value) if v is not None]
+    return sorted(v for v in orjson.loads(value) if v is not None)
 
 
 def list_time_groups(conn: sqlite3.Connection, q: GroupQuery) -> Page:
@@ -166,18 +200,14 @@ def list_time_groups(conn: sqlite3.Connection, q: GroupQuery) -> Page:
     bucket = q.bucket_size_s * 1_000_000
     where = _Where()
     where.add("project_id = ?", q.project_id)
-    if q.thread_ids:
-        where.add_in("thread_id", q.thread_ids)
-    if q.trace_ids:
-        where.add_in("trace_id", [c for v in q.trace_ids for c in trace_id_candidates(v)])
-    if q.labels:
-        where.add_in("label", q.labels)
-    if q.model_name:
-        where.add("(model = ? OR request_model = ?)", q.model_name, q.model_name)
-    if q.type_filter == "model":
-        where.add("is_llm_call = 1")
-    elif q.type_filter == "mcp":
-        where.add("operation_name = 'mcp_call'")
+    # As for runs and threads, filters select whole runs (vLLora filters rows before aggregating,
+    # so `type_filter=model` kept only model_call rows and reported cost 0); the time bounds
+    # apply to span starts, the axis being bucketed.
+    runs = _Where()
+    selecting = replace(q, start_min_us=None, start_max_us=None)
+    _rollup_filters(runs, "run_facets", "run_id", selecting, q.trace_ids)
+    if len(runs.clauses) > 1:
+        where.add(f"run_id IN (SELECT run_id FROM runs WHERE {runs.sql()})", *runs.params)
     if q.start_min_us is not None:
         where.add("start_time_us >= ?", q.start_min_us)
     if q.start_max_us is not None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
+from tracehound.ids import hex_key, text_key
 from tracehound.model import Span
 from tracehound.storage.rollups import (
     Delta,
@@ -20,38 +22,29 @@ from tracehound.storage.rollups import (
 )
 
 _INSERT_SPAN = """
-    INSERT OR IGNORE INTO spans (project_id, trace_id, span_id, parent_span_id, run_id, thread_id,
-        operation_name, kind, is_llm_call, start_time_us, finish_time_us, status_code,
-        status_message, is_error, error_message, model, request_model, provider, input_tokens,
-        output_tokens, cached_tokens, cost, cost_source, has_usage, usage_counted, label,
-        tool_name, title, ttft_us, convention, rules, attributes, events, resource, scope_name,
-        received_us)
+    INSERT INTO spans (project_id, trace_key, span_key, thread_key, trace_id, span_id, parent_span_id,
+        run_id, thread_id, operation_name, kind, is_llm_call, start_time_us, finish_time_us,
+        status_code, status_message, is_error, error_message, model, request_model, provider,
+        input_tokens, output_tokens, cached_tokens, cost, cost_source, has_usage, usage_counted,
+        label, tool_name, title, ttft_us, convention, attributes, events, resource_id,
+        scope_name, received_us)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-        ?, ?, ?, ?, ?, ?, ?)
+        ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
-_PARENT = "SELECT parent_span_id, has_usage FROM spans WHERE project_id = ? AND trace_id = ? AND span_id = ?"
-
-# Counted usage below a span: descend through spans without usage only, because a span with
-# usage already hides everything beneath it.
-_COUNTED_DESCENDANTS = """
-    WITH RECURSIVE below(span_id, has_usage, usage_counted) AS (
-        SELECT span_id, has_usage, usage_counted FROM spans
-        WHERE project_id = ?1 AND trace_id = ?2 AND parent_span_id = ?3
-        UNION ALL
-        SELECT s.span_id, s.has_usage, s.usage_counted FROM spans s JOIN below b
-            ON s.project_id = ?1 AND s.trace_id = ?2 AND s.parent_span_id = b.span_id
-        WHERE b.has_usage = 0
-    )
-    SELECT s.span_id, s.run_id, s.thread_id, s.cost, s.input_tokens, s.output_tokens,
-        s.cached_tokens
-    FROM below b JOIN spans s ON s.project_id = ?1 AND s.trace_id = ?2 AND s.span_id = b.span_id
-    WHERE b.has_usage = 1 AND b.usage_counted = 1
+# What the ancestor rule needs to know of a trace's stored spans.
+_SKELETON = """
+    SELECT span_id, parent_span_id, has_usage, usage_counted, run_id, thread_id, cost,
+        input_tokens, output_tokens, cached_tokens
+    FROM spans WHERE trace_key = ? AND project_id = ? AND trace_id = ?
 """
 
-_UNCOUNT = "UPDATE spans SET usage_counted = 0 WHERE project_id = ? AND trace_id = ? AND span_id = ?"
+_UNCOUNT = """
+    UPDATE spans SET usage_counted = 0
+    WHERE trace_key = ? AND project_id = ? AND trace_id = ? AND span_id = ?
+"""
 
-_MAX_ANCESTOR_WALK = 256
+_MAX_DEPTH = 1024
 
 
 @dataclass(slots=True)
@@ -78,6 +71,20 @@ class _Batch:
         self.threads: dict[tuple[str, str], Delta] = {}
         self.labels: Counter[tuple[str, str]] = Counter()
         self.project_spans: Counter[str] = Counter()
+        self.resources: dict[int, str] = {}
+        self._resource_ids: dict[int, int] = {}
+
+    def resource_id(self, resource: dict[str, object]) -> int | None:
+        """Resource dicts are shared by all spans of one ResourceSpans: key the cache by identity."""
+        if not resource:
+            return None
+        rid = self._resource_ids.get(id(resource))
+        if rid is None:
+            text = _json(resource)
+            rid = text_key(text)
+            self._resource_ids[id(resource)] = rid
+            self.resources[rid] = text
+        return rid
 
     def run(self, project_id: str, run_id: str) -> Delta:
         key = (project_id, run_id)
@@ -98,88 +105,160 @@ def write_spans(conn: sqlite3.Connection, spans: list[Span]) -> WriteResult:
     """Store `spans` and fold them into the rollups, in one transaction.
 
     A span already stored (an exporter retry) is skipped and counted as a duplicate, so rollups
-    never count it twice.
+    never count it twice. De-duplication reads each trace's stored spans, which is safe because
+    this connection is the file's only writer (see SqliteStore's lock).
     """
     batch = _Batch()
-    inserted = 0
+    traces: dict[tuple[str, str], dict[str, Span]] = {}
+    for span in spans:
+        traces.setdefault((span.project_id, span.trace_id), {}).setdefault(span.span_id, span)
+    rows: list[tuple[object, ...]] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(
             "INSERT OR IGNORE INTO projects (id, created_at_us) VALUES (?, ?)",
-            [(p, spans[0].received_us) for p in {s.project_id for s in spans}],
+            [(p, spans[0].received_us) for p in {project for project, _ in traces}],
         )
-        for span in spans:
-            if _insert(conn, span, batch):
-                inserted += 1
+        for (project, trace_id), group in traces.items():
+            _trace(conn, project, trace_id, group, batch, rows)
+        conn.executemany(_INSERT_SPAN, rows)
+        conn.executemany(
+            "INSERT OR IGNORE INTO resources (id, attributes) VALUES (?, ?)", list(batch.resources.items())
+        )
         _apply(conn, batch)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return WriteResult(inserted=inserted, duplicates=len(spans) - inserted)
+    return WriteResult(inserted=len(rows), duplicates=len(spans) - len(rows))
 
 
-def _has_usage_ancestor(conn: sqlite3.Connection, span: Span) -> bool:
-    parent = span.parent_span_id
-    for _ in range(_MAX_ANCESTOR_WALK):
-        if parent is None:
-            return False
-        row = conn.execute(_PARENT, (span.project_id, span.trace_id, parent)).fetchone()
-        if row is None:
-            return False
-        if row[1]:
-            return True
-        parent = row[0]
-    return False
+class _Stored(NamedTuple):
+    span_id: str
+    parent_span_id: str | None
+    has_usage: int
+    usage_counted: int
+    run_id: str
+    thread_id: str | None
+    cost: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cached_tokens: int | None
 
 
-def _insert(conn: sqlite3.Connection, span: Span, batch: _Batch) -> bool:
-    has_usage = span.has_usage
-    covered = _has_usage_ancestor(conn, span)
-    counted = has_usage and not covered
-    cursor = conn.execute(
-        _INSERT_SPAN,
-        (
-            span.project_id,
-            span.trace_id,
-            span.span_id,
-            span.parent_span_id,
-            span.run_id,
-            span.thread_id,
-            span.operation_name,
-            span.kind,
-            span.is_llm_call,
-            span.start_time_us,
-            span.finish_time_us,
-            span.status_code,
-            span.status_message,
-            span.is_error,
-            span.error_message,
-            span.model,
-            span.request_model,
-            span.provider,
-            span.input_tokens,
-            span.output_tokens,
-            span.cached_tokens,
-            span.cost,
-            span.cost_source,
-            has_usage,
-            counted,
-            span.label,
-            span.tool_name,
-            span.title,
-            span.ttft_us,
-            span.convention,
-            _json(span.rules),
-            _json(span.attributes),
-            _events_json(span),
-            _json(span.resource) if span.resource else None,
-            span.scope_name or None,
-            span.received_us,
-        ),
+def _trace(
+    conn: sqlite3.Connection,
+    project: str,
+    trace_id: str,
+    group: dict[str, Span],
+    batch: _Batch,
+    rows: list[tuple[object, ...]],
+) -> None:
+    """One trace's new spans, with the ancestor rule for cost and tokens: a span's usage counts
+    only when no ancestor carries usage. Spans arrive children first, so a newly arrived parent
+    can take back usage counted earlier for its descendants."""
+    key = hex_key(trace_id)
+    stored = [_Stored(*r) for r in conn.execute(_SKELETON, (key, project, trace_id))]
+    known = {r.span_id for r in stored}
+    new = [s for sid, s in group.items() if sid not in known]
+    if not new:
+        return
+    usage_here = any(s.has_usage for s in new) or any(r.has_usage for r in stored)
+    covered: dict[str, bool] = {}
+    if usage_here:
+        tree = {r.span_id: (r.parent_span_id, bool(r.has_usage)) for r in stored}
+        tree.update((s.span_id, (s.parent_span_id, s.has_usage)) for s in new)
+        covered = _covered(tree)
+        for r in stored:
+            if r.usage_counted and covered[r.span_id]:
+                _uncount(conn, key, project, trace_id, r, batch)
+    for span in new:
+        counted = span.has_usage and not covered.get(span.span_id, False)
+        rows.append(_row(span, key, counted, batch.resource_id(span.resource)))
+        _fold(span, counted, batch)
+
+
+def _covered(tree: dict[str, tuple[str | None, bool]]) -> dict[str, bool]:
+    """For each span: does any ancestor present in `tree` carry usage?"""
+    memo: dict[str, bool] = {}
+
+    def walk(span_id: str) -> bool:
+        chain: list[str] = []
+        result = False
+        node: str | None = span_id
+        while node is not None and len(chain) < _MAX_DEPTH:
+            if node in memo:
+                result = memo[node]
+                break
+            chain.append(node)
+            parent = tree[node][0]
+            if parent is None or parent not in tree:
+                break
+            if tree[parent][1]:
+                result = True
+                break
+            node = parent
+        for n in chain:
+            memo[n] = result
+        return result
+
+    return {sid: walk(sid) for sid in tree}
+
+
+def _uncount(
+    conn: sqlite3.Connection, key: int, project: str, trace_id: str, r: _Stored, batch: _Batch
+) -> None:
+    conn.execute(_UNCOUNT, (key, project, trace_id, r.span_id))
+    usage = (r.cost, r.input_tokens, r.output_tokens, r.cached_tokens)
+    batch.run(project, r.run_id).add_usage(*usage, sign=-1)
+    if r.thread_id is not None:
+        batch.thread(project, r.thread_id).add_usage(*usage, sign=-1)
+
+
+def _row(span: Span, trace_key: int, counted: bool, resource_id: int | None) -> tuple[object, ...]:
+    return (
+        span.project_id,
+        trace_key,
+        hex_key(span.span_id),
+        None if span.thread_id is None else text_key(span.thread_id),
+        span.trace_id,
+        span.span_id,
+        span.parent_span_id,
+        span.run_id,
+        span.thread_id,
+        span.operation_name,
+        span.kind,
+        span.is_llm_call,
+        span.start_time_us,
+        span.finish_time_us,
+        span.status_code,
+        span.status_message,
+        span.is_error,
+        span.error_message,
+        span.model,
+        span.request_model,
+        span.provider,
+        span.input_tokens,
+        span.output_tokens,
+        span.cached_tokens,
+        span.cost,
+        span.cost_source,
+        span.has_usage,
+        counted,
+        span.label,
+        span.tool_name,
+        span.title,
+        span.ttft_us,
+        span.convention,
+        _json(span.attributes),
+        _events_json(span),
+        resource_id,
+        span.scope_name or None,
+        span.received_us,
     )
-    if cursor.rowcount != 1:
-        return False
+
+
+def _fold(span: Span, counted: bool, batch: _Batch) -> None:
     project = span.project_id
     run = batch.run(project, span.run_id)
     run.add_span(span)
@@ -197,20 +276,6 @@ def _insert(conn: sqlite3.Connection, span: Span, batch: _Batch) -> bool:
         run.add_usage(*usage)
         if thread is not None:
             thread.add_usage(*usage)
-    if has_usage or covered:
-        _uncount_descendants(conn, span, batch)
-    return True
-
-
-def _uncount_descendants(conn: sqlite3.Connection, span: Span, batch: _Batch) -> None:
-    """`span` now covers the usage below it: take that usage back out of the rollups."""
-    rows = conn.execute(_COUNTED_DESCENDANTS, (span.project_id, span.trace_id, span.span_id)).fetchall()
-    for span_id, run_id, thread_id, cost, input_tokens, output_tokens, cached_tokens in rows:
-        conn.execute(_UNCOUNT, (span.project_id, span.trace_id, span_id))
-        usage = (cost, input_tokens, output_tokens, cached_tokens)
-        batch.run(span.project_id, run_id).add_usage(*usage, sign=-1)
-        if thread_id is not None:
-            batch.thread(span.project_id, thread_id).add_usage(*usage, sign=-1)
 
 
 def _apply(conn: sqlite3.Connection, batch: _Batch) -> None:

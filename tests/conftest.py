@@ -1,0 +1,128 @@
+"""Test fixtures: a real tracehound server on loopback, fed by the OpenTelemetry SDK's own OTLP
+exporters. Each test gets its own project id, so tests share one server without seeing each
+other's data."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.spans import SpanFactory
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    api: str
+    otlp_http: str
+    otlp_grpc: str
+    data_dir: Path
+    log: Path
+
+    def client(self, project: str | None = None) -> httpx.Client:
+        headers = {"x-project-id": project} if project else {}
+        return httpx.Client(base_url=self.api, headers=headers, timeout=30)
+
+    def stop(self) -> int:
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
+    port, http_port, grpc_port = free_port(), free_port(), free_port()
+    log = data_dir.parent / f"{data_dir.name}-server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tracehound",
+                "serve",
+                "--port",
+                str(port),
+                "--otlp-http-port",
+                str(http_port),
+                "--otlp-grpc-port",
+                str(grpc_port),
+                "--data-dir",
+                str(data_dir),
+                "--log-level",
+                "warning",
+                *extra,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    server = Server(
+        process=process,
+        api=f"http://127.0.0.1:{port}",
+        otlp_http=f"http://127.0.0.1:{http_port}",
+        otlp_grpc=f"http://127.0.0.1:{grpc_port}",
+        data_dir=data_dir,
+        log=log,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()}")
+        try:
+            if httpx.get(f"{server.api}/health", timeout=1).status_code == 200:
+                httpx.get(f"{server.otlp_http}/health", timeout=1).raise_for_status()
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"server did not start: {log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    s = start_server(tmp_path_factory.mktemp("shared") / "data")
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def project() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def api(server: Server, project: str) -> Iterator[httpx.Client]:
+    with server.client(project) as client:
+        yield client
+
+
+@pytest.fixture
+def spans(server: Server, project: str) -> SpanFactory:
+    return SpanFactory(server.otlp_grpc, server.otlp_http, project)
+
+
+def get_json(client: httpx.Client, path: str, params: dict[str, Any] | None = None, status: int = 200) -> Any:
+    response = client.get(path, params=params)
+    assert response.status_code == status, response.text
+    return response.json()
