@@ -122,6 +122,20 @@ def spans(server: Server, project: str) -> SpanFactory:
     return SpanFactory(server.otlp_grpc, server.otlp_http, project)
 
 
+@pytest.fixture(scope="module")
+def world(server: Server) -> Any:
+    """The shared API data set (tests/world.py), sent once per test module."""
+    from tests.world import build_world
+
+    return build_world(server)
+
+
+@pytest.fixture(scope="module")
+def wapi(server: Server, world: Any) -> Iterator[httpx.Client]:
+    with server.client(world.project) as client:
+        yield client
+
+
 def get_json(client: httpx.Client, path: str, params: dict[str, Any] | None = None, status: int = 200) -> Any:
     response = client.get(path, params=params)
     assert response.status_code == status, response.text

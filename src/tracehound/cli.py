@@ -62,7 +62,13 @@ def serve(
             "demo data loaded: %s — try: curl http://%s:%d/runs", summary, host, port
         )
 
-    asyncio.run(run_server(settings, on_ready=load_demo if demo else None))
+    from tracehound.storage.sqlite_store import StoreLocked
+
+    try:
+        asyncio.run(run_server(settings, on_ready=load_demo if demo else None))
+    except StoreLocked as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command("demo")

@@ -98,7 +98,9 @@ def thread_object(r: dict[str, Any]) -> dict[str, Any]:
         "thread_id": r["key"],
         "start_time_us": start,
         "finish_time_us": finish,
-        "run_ids": r["root_run_ids"] or r["run_ids"],
+        # Every run of the thread: vLLora lists only runs whose root span arrived, which hides
+        # the runs still in flight.
+        "run_ids": r["run_ids"],
         "input_models": r["used_models"],
         "cost": r["cost"],
         "title": _title(r.get("title")),

@@ -8,7 +8,7 @@ from typing import Any, get_args
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
-from fastapi import Request
+from fastapi import Query, Request
 
 from tracehound.api.errors import bad_request
 from tracehound.model import RUN_STATUSES, RunStatus
@@ -93,6 +93,25 @@ def project_id(request: Request) -> str:
     return value or "default"
 
 
+# Bounds that keep every number, and the µs values computed from it, inside SQLite's 64-bit
+# integers: beyond them a query would fail with an overflow (a 500) instead of answering.
+MAX_TIME_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, in µs since the epoch
+MAX_TIME_S = MAX_TIME_US // 1_000_000
+MAX_DURATION_MS = MAX_TIME_US / 1000
+MAX_BUCKET_S = 100 * 366 * 86_400  # a century
+MAX_OFFSET = 2**63 - 1
+
+
+def time_us(description: str) -> Any:
+    """An optional µs-since-the-epoch query parameter, within SQLite's integers."""
+    return Query(None, ge=0, le=MAX_TIME_US, description=description)
+
+
+def time_s(description: str) -> Any:
+    """An optional seconds-since-the-epoch query parameter (the vLLora UI's startTime/endTime)."""
+    return Query(None, ge=0, le=MAX_TIME_S, description=description)
+
+
 def check_page(limit: int, offset: int, max_page_size: int) -> None:
     if limit < 0:
         raise bad_request(f"limit must be 0 or more, got {limit}")
@@ -100,3 +119,5 @@ def check_page(limit: int, offset: int, max_page_size: int) -> None:
         raise bad_request(f"limit must be at most {max_page_size}, got {limit}")
     if offset < 0:
         raise bad_request(f"offset must be 0 or more, got {offset}")
+    if offset > MAX_OFFSET:
+        raise bad_request(f"offset must be at most {MAX_OFFSET}, got {offset}")

@@ -23,6 +23,8 @@ def _bucket(bucket_size: int) -> int:
     # vLLora divides by zero here and answers 500.
     if bucket_size <= 0:
         raise bad_request(f"bucket_size must be a positive number of seconds, got {bucket_size}")
+    if bucket_size > params.MAX_BUCKET_S:
+        raise bad_request(f"bucket_size must be at most {params.MAX_BUCKET_S} seconds, got {bucket_size}")
     return bucket_size
 
 
@@ -36,8 +38,8 @@ def list_groups(
     trace_ids: str | None = Query(None, description="CSV of trace ids"),
     model_name: str | None = Query(None),
     type_filter: Literal["model", "mcp"] | None = Query(None),
-    start_time_min: int | None = Query(None, description="µs"),
-    start_time_max: int | None = Query(None, description="µs"),
+    start_time_min: int | None = params.time_us("µs"),
+    start_time_max: int | None = params.time_us("µs"),
     labels: str | None = Query(None, description="CSV of labels"),
     limit: int = Query(100),
     offset: int = Query(0),
@@ -69,7 +71,7 @@ def group_spans(
     thread_id: str | None = Query(None),
     run_id: str | None = Query(None),
     bucket_size: int = Query(3600, description="Seconds"),
-    time_bucket: int = Query(0, description="Bucket start, µs"),
+    time_bucket: int = Query(0, ge=0, le=params.MAX_TIME_US, description="Bucket start, µs"),
     limit: int = Query(100),
     offset: int = Query(0),
 ) -> JSONResponse:
@@ -92,7 +94,9 @@ class GroupIdentifier(BaseModel):
     """One of {time_bucket, bucket_size}, {thread_id} or {run_id}; camelCase accepted."""
 
     model_config = ConfigDict(extra="ignore")
-    time_bucket: int | None = Field(None, validation_alias=AliasChoices("time_bucket", "timeBucket"))
+    time_bucket: int | None = Field(
+        None, ge=0, le=params.MAX_TIME_US, validation_alias=AliasChoices("time_bucket", "timeBucket")
+    )
     bucket_size: int | None = Field(None, validation_alias=AliasChoices("bucket_size", "bucketSize"))
     thread_id: str | None = Field(None, validation_alias=AliasChoices("thread_id", "threadId"))
     run_id: str | None = Field(None, validation_alias=AliasChoices("run_id", "runId"))

@@ -140,7 +140,22 @@ def any_value(v: AnyValue) -> Any:
 
 
 def _attrs(kvs: Any) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in kvs}
+    # The scalar cases inline: this runs for every attribute of every ingested span.
+    out: dict[str, Any] = {}
+    for kv in kvs:
+        v = kv.value
+        which = v.WhichOneof("value")
+        if which == "string_value":
+            out[kv.key] = v.string_value
+        elif which == "int_value":
+            out[kv.key] = v.int_value
+        elif which == "bool_value":
+            out[kv.key] = v.bool_value
+        elif which == "double_value":
+            out[kv.key] = v.double_value
+        else:
+            out[kv.key] = any_value(v)
+    return out
 
 
 _ZERO_TRACE = bytes(16)

@@ -3,7 +3,6 @@ then applied with one upsert per run and per thread."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 from tracehound.model import KIND_TOOL, Span
@@ -33,7 +32,7 @@ class Delta:
     cached_tokens: int | None = None
     last_seen_us: int = 0
     title: str | None = None
-    facets: Counter[tuple[str, str]] = field(default_factory=Counter)
+    facets: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def add_span(self, span: Span) -> None:
         start, finish = span.start_time_us, span.finish_time_us
@@ -152,7 +151,8 @@ def facet_upsert_sql(table: str, key: str) -> str:
     """
 
 
-def _common_facets(span: Span) -> list[tuple[str, str]]:
+def span_facets(span: Span) -> list[tuple[str, str]]:
+    """Set-valued rollup fields one span contributes to, for its run and its thread alike."""
     out: list[tuple[str, str]] = [("trace", span.trace_id)]
     if span.parent_span_id is None:
         out.append(("root_trace", span.trace_id))
@@ -171,17 +171,7 @@ def _common_facets(span: Span) -> list[tuple[str, str]]:
     return out
 
 
-def run_facets(span: Span) -> list[tuple[str, str]]:
-    """Set-valued fields of a run that one span contributes to."""
-    out = _common_facets(span)
-    if span.thread_id is not None:
-        out.append(("thread", span.thread_id))
-    return out
-
-
-def thread_facets(span: Span) -> list[tuple[str, str]]:
-    out = _common_facets(span)
-    out.append(("run", span.run_id))
-    if span.parent_span_id is None:
-        out.append(("root_run", span.run_id))
-    return out
+def count_into(counts: dict[tuple[str, str], int], items: list[tuple[str, str]]) -> None:
+    # Counter.update checks for a Mapping on every call; this runs twice per ingested span.
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1

@@ -209,7 +209,6 @@ def shape_rollups(
                 "key": row[0],
                 "thread_ids": f.get("thread", []),
                 "run_ids": f.get("run", []),
-                "root_run_ids": f.get("root_run", []),
                 "trace_ids": f.get("root_trace", []),
                 "all_trace_ids": f.get("trace", []),
                 "root_span_ids": f.get("root_span", []),

@@ -131,6 +131,7 @@ MIGRATIONS: list[list[str]] = [
             n INTEGER NOT NULL,
             PRIMARY KEY (project_id, thread_id, facet, value)
         ) WITHOUT ROWID""",
+        "CREATE INDEX thread_facets_value ON thread_facets(project_id, facet, value)",
         """CREATE TABLE project_labels (
             project_id TEXT NOT NULL,
             label TEXT NOT NULL,

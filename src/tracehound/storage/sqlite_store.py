@@ -3,12 +3,13 @@ connection per thread (WAL lets readers run beside the writer)."""
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tracehound.model import Span
 from tracehound.storage import sqlite_runs, sqlite_spans
@@ -17,6 +18,7 @@ from tracehound.storage.sqlite_schema import migrate
 from tracehound.storage.sqlite_writer import WriteResult, write_spans
 
 DB_FILENAME = "tracehound.db"
+LOCK_FILENAME = "tracehound.lock"
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -34,6 +36,22 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
+class StoreLocked(RuntimeError):
+    pass
+
+
+def _lock(data_dir: Path) -> IO[bytes]:
+    """One writer per database file: the writer de-duplicates spans on the assumption that no
+    other process inserts into the same file."""
+    handle = open(data_dir / LOCK_FILENAME, "wb")  # noqa: SIM115 - held open while the store lives
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StoreLocked(f"{data_dir} is in use by another tracehound process") from None
+    return handle
+
+
 class SqliteStore:
     def __init__(
         self,
@@ -43,6 +61,7 @@ class SqliteStore:
         clock: Callable[[], float] = time.time,
     ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _lock(data_dir)
         self.path = data_dir / DB_FILENAME
         self.idle_timeout_us = int(idle_timeout_s * 1_000_000)
         self.clock = clock
@@ -79,6 +98,7 @@ class SqliteStore:
         with self._write_lock:
             self._writer.execute("PRAGMA optimize")
             self._writer.close()
+        self._lock_file.close()
 
     # -- writes ---------------------------------------------------------------------------
 

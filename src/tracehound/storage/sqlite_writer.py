@@ -14,9 +14,9 @@ from tracehound.ids import hex_key, text_key
 from tracehound.model import Span
 from tracehound.storage.rollups import (
     Delta,
+    count_into,
     facet_upsert_sql,
-    run_facets,
-    thread_facets,
+    span_facets,
     upsert_sql,
     usage_update_sql,
 )
@@ -73,6 +73,13 @@ class _Batch:
         self.project_spans: Counter[str] = Counter()
         self.resources: dict[int, str] = {}
         self._resource_ids: dict[int, int] = {}
+        self._thread_keys: dict[str, int] = {}
+
+    def thread_key(self, thread_id: str) -> int:
+        key = self._thread_keys.get(thread_id)
+        if key is None:
+            key = self._thread_keys[thread_id] = text_key(thread_id)
+        return key
 
     def resource_id(self, resource: dict[str, object]) -> int | None:
         """Resource dicts are shared by all spans of one ResourceSpans: key the cache by identity."""
@@ -174,7 +181,8 @@ def _trace(
                 _uncount(conn, key, project, trace_id, r, batch)
     for span in new:
         counted = span.has_usage and not covered.get(span.span_id, False)
-        rows.append(_row(span, key, counted, batch.resource_id(span.resource)))
+        thread_key = None if span.thread_id is None else batch.thread_key(span.thread_id)
+        rows.append(_row(span, key, counted, batch.resource_id(span.resource), thread_key))
         _fold(span, counted, batch)
 
 
@@ -215,12 +223,14 @@ def _uncount(
         batch.thread(project, r.thread_id).add_usage(*usage, sign=-1)
 
 
-def _row(span: Span, trace_key: int, counted: bool, resource_id: int | None) -> tuple[object, ...]:
+def _row(
+    span: Span, trace_key: int, counted: bool, resource_id: int | None, thread_key: int | None
+) -> tuple[object, ...]:
     return (
         span.project_id,
         trace_key,
         hex_key(span.span_id),
-        None if span.thread_id is None else text_key(span.thread_id),
+        thread_key,
         span.trace_id,
         span.span_id,
         span.parent_span_id,
@@ -260,14 +270,17 @@ def _row(span: Span, trace_key: int, counted: bool, resource_id: int | None) -> 
 
 def _fold(span: Span, counted: bool, batch: _Batch) -> None:
     project = span.project_id
+    facets = span_facets(span)
     run = batch.run(project, span.run_id)
     run.add_span(span)
-    run.facets.update(run_facets(span))
+    count_into(run.facets, facets)
     thread = None
     if span.thread_id is not None:
+        run.facets[("thread", span.thread_id)] = run.facets.get(("thread", span.thread_id), 0) + 1
         thread = batch.thread(project, span.thread_id)
         thread.add_span(span)
-        thread.facets.update(thread_facets(span))
+        facets.append(("run", span.run_id))
+        count_into(thread.facets, facets)
     if span.label:
         batch.labels[(project, span.label)] += 1
     batch.project_spans[project] += 1

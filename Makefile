@@ -1,0 +1,41 @@
+# Everything tracehound needs is installed from here: `make run` and `make test` work on a clean clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run demo test lint typecheck check bench bench-quick clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install tracehound with its dev tools
+
+run: $(STAMP)  ## Start tracehound on SQLite (~/.tracehound) and load the demo data
+	$(BIN)/tracehound serve --demo
+
+test: $(STAMP)  ## Run the whole test suite, with lint and type checks
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -n 2 -q
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(STAMP)  ## mypy --strict
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## The ingest/query benchmark on 1,000,000 spans (several minutes)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)  ## The same benchmark on 50,000 spans
+	$(BIN)/python bench/run.py --spans 50000
+
+clean:  ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""Schema versioning: a newer tracehound upgrades an older file in place, keeps its data, and an
+older tracehound refuses a newer file. One writer per data directory."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.test_store_writer import span
+from tracehound.storage import SqliteStore, sqlite_schema
+from tracehound.storage.queries import RunQuery
+from tracehound.storage.sqlite_schema import SCHEMA_VERSION, SchemaTooNew, migrate
+from tracehound.storage.sqlite_store import DB_FILENAME, StoreLocked
+
+
+def test_fresh_file_is_at_current_version(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path)
+    store.close()
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_older_file_is_upgraded_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SqliteStore(tmp_path)
+    store.write([span("t1", "s1", run_id="kept")])
+    store.close()
+    # A later version adds a migration; opening the old file applies it and keeps the data.
+    upgraded = [
+        *sqlite_schema.MIGRATIONS,
+        ["ALTER TABLE runs ADD COLUMN note TEXT", "UPDATE runs SET note = 'v2'"],
+    ]
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", upgraded)
+    monkeypatch.setattr(sqlite_schema, "SCHEMA_VERSION", len(upgraded))
+    store = SqliteStore(tmp_path)
+    try:
+        page = store.list_runs(RunQuery(project_id="default"))
+        assert [r["key"] for r in page.rows] == ["kept"]
+    finally:
+        store.close()
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(upgraded)
+        assert conn.execute("SELECT note FROM runs").fetchall() == [("v2",)]
+
+
+def test_newer_file_is_refused(tmp_path: Path) -> None:
+    SqliteStore(tmp_path).close()
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        with pytest.raises(SchemaTooNew, match="newer than this tracehound supports"):
+            migrate(conn)
+
+
+def test_one_writer_per_data_dir(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path)
+    try:
+        with pytest.raises(StoreLocked, match="in use by another tracehound"):
+            SqliteStore(tmp_path)
+    finally:
+        store.close()
+    SqliteStore(tmp_path).close()  # free again once closed
