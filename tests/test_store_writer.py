@@ -190,3 +190,10 @@ def test_status_counts_without_scanning(store: SqliteStore) -> None:
     # The clock says 1 s; spans arrived at 5 ms: within the idle timeout, "busy" is running.
     assert (total("completed"), total("failed"), total("running")) == (1, 1, 1)
     assert total() == 3 and total("completed", "failed") == 2
+
+
+def test_comma_joined_tool_names_are_separate_tools(store: SqliteStore) -> None:
+    tools = span("t", "tools")
+    tools.tool_name = "search_flights, get_weather"
+    store.write([tools])
+    assert _run(store)["used_tools"] == ["get_weather", "search_flights"]

@@ -163,7 +163,8 @@ def span_facets(span: Span) -> list[tuple[str, str]]:
     if span.is_llm_call and span.model:
         out.append(("used_model", span.model))
     if span.tool_name:
-        out.append(("tool", span.tool_name))
+        # vLLora's `tools` span names every tool the model called, comma-joined.
+        out.extend(("tool", name.strip()) for name in span.tool_name.split(",") if name.strip())
     if span.label:
         out.append(("label", span.label))
     if span.is_error and span.error_message:
