@@ -24,6 +24,8 @@ class Settings:
     max_decompressed_bytes: int = 64 * 1024 * 1024
     # Largest `limit` a list endpoint accepts.
     max_page_size: int = 1000
+    # Threads that run queries and decode OTLP requests.
+    worker_threads: int = 8
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # Group commit: take waiting requests until this many spans are in one transaction.
 MAX_SPANS_PER_COMMIT = 20_000
+DECODER_THREADS = 1
 
 
 @dataclass(slots=True)
@@ -47,10 +48,30 @@ class Ingestor:
         self.store = store
         self.max_decompressed_bytes = max_decompressed_bytes
         self._queue: queue.Queue[_Job | None] = queue.Queue()
+        # Decoding is pure Python: under the GIL, more threads would only contend. One decoder
+        # thread and the writer thread make a two-stage pipeline, the writer's SQLite work
+        # (which releases the GIL) overlapping the next request's decoding.
+        self._decoder = ThreadPoolExecutor(
+            max_workers=DECODER_THREADS, thread_name_prefix="tracehound-decode"
+        )
         self._thread = threading.Thread(target=self._run, name="tracehound-writer", daemon=True)
         self._thread.start()
 
     # -- front door -----------------------------------------------------------------------
+
+    async def decode_http(
+        self, body: bytes, content_type: str | None, content_encoding: str | None, project: str | None
+    ) -> tuple[list[Span], Decoded]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._decoder, self.decode, body, content_type, content_encoding, project
+        )
+
+    async def decode_grpc(
+        self, request: ExportTraceServiceRequest, project: str | None
+    ) -> tuple[list[Span], Decoded]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._decoder, self.from_request, request, project)
 
     def decode(
         self, body: bytes, content_type: str | None, content_encoding: str | None, project: str | None
@@ -86,6 +107,7 @@ class Ingestor:
         return future.result()
 
     def close(self) -> None:
+        self._decoder.shutdown(wait=True)
         self._queue.put(None)
         self._thread.join(timeout=30)
 

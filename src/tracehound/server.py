@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import uvicorn
+from anyio import to_thread
 
 from tracehound.api.app import create_app, create_otlp_app
 from tracehound.api.context import AppContext
@@ -61,6 +62,9 @@ async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, N
             )
         ),
     ]
+    # A few worker threads, each with its own read connection whose cache stays warm, rather
+    # than anyio's default of 40.
+    to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
     grpc_server = create_grpc_server(
         ingestor, settings.host, settings.otlp_grpc_port, settings.max_request_bytes
     )

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from starlette.concurrency import run_in_threadpool
 
 from tracehound.api.context import ctx
 from tracehound.api.schemas import ERRORS, ExportResponse
@@ -76,8 +75,7 @@ async def export_traces(request: Request) -> Response:
     try:
         body = await _read_body(request, c.settings.max_request_bytes)
         project = request.headers.get("x-project-id", "").strip() or None
-        spans, decoded = await run_in_threadpool(
-            ingestor.decode,
+        spans, decoded = await ingestor.decode_http(
             body,
             request.headers.get("content-type"),
             request.headers.get("content-encoding"),

@@ -10,7 +10,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from starlette.concurrency import run_in_threadpool
 
 from tracehound.ingest import Ingestor
 
@@ -32,7 +31,7 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> ExportTraceServiceResponse:
         project = (_metadata(context, "x-project-id") or "").strip() or None
-        spans, decoded = await run_in_threadpool(self.ingestor.from_request, request, project)
+        spans, decoded = await self.ingestor.decode_grpc(request, project)
         if decoded.rejected and not spans:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,

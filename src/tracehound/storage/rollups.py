@@ -3,7 +3,11 @@ then applied with one upsert per run and per thread."""
 
 from __future__ import annotations
 
+from bisect import insort
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+import orjson
 
 from tracehound.model import KIND_TOOL, Span
 
@@ -73,7 +77,7 @@ class Delta:
         if cached_tokens is not None:
             self.cached_tokens = _add(self.cached_tokens, sign * cached_tokens)
 
-    def row(self, project_id: str, key: str) -> tuple[object, ...]:
+    def row(self, project_id: str, key: str, sets: str) -> tuple[object, ...]:
         start = self.start_time_us
         finish = self.finish_time_us
         duration = None if start is None or finish is None else finish - start
@@ -96,6 +100,7 @@ class Delta:
             self.output_tokens,
             self.cached_tokens,
             self.last_seen_us,
+            sets,
         )
 
 
@@ -108,8 +113,8 @@ def upsert_sql(table: str, key: str) -> str:
     return f"""
         INSERT INTO {table} (project_id, {key}, start_time_us, finish_time_us, duration_us,
             root_start_us, root_finish_us, span_count, root_count, error_count, llm_calls,
-            tool_calls, mcp_calls, cost, input_tokens, output_tokens, cached_tokens, last_seen_us)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            tool_calls, mcp_calls, cost, input_tokens, output_tokens, cached_tokens, last_seen_us, sets)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (project_id, {key}) DO UPDATE SET
             start_time_us = min(start_time_us, COALESCE(excluded.start_time_us, start_time_us)),
             finish_time_us = max(finish_time_us, COALESCE(excluded.finish_time_us, finish_time_us)),
@@ -129,7 +134,8 @@ def upsert_sql(table: str, key: str) -> str:
             {_nullable_sum("input_tokens")},
             {_nullable_sum("output_tokens")},
             {_nullable_sum("cached_tokens")},
-            last_seen_us = max(last_seen_us, excluded.last_seen_us)
+            last_seen_us = max(last_seen_us, excluded.last_seen_us),
+            sets = excluded.sets
     """
 
 
@@ -149,6 +155,24 @@ def facet_upsert_sql(table: str, key: str) -> str:
         INSERT INTO {table} (project_id, {key}, facet, value, n) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (project_id, {key}, facet, value) DO UPDATE SET n = n + excluded.n
     """
+
+
+# Facets a filter looks up by value; the others are only shown, from the rollup's `sets`.
+RUN_FILTER_FACETS = frozenset({"thread", "trace", "label", "used_model", "request_model"})
+THREAD_FILTER_FACETS = frozenset({"trace", "label", "used_model", "request_model"})
+
+
+def merge_sets(stored: str | None, facets: Iterable[tuple[str, str]]) -> str:
+    """A rollup's set-valued fields as one JSON object of sorted lists: what the run and thread
+    lists show, read with the row instead of joined in per request."""
+    sets: dict[str, list[str]] = orjson.loads(stored) if stored else {}
+    changed = stored is None
+    for facet, value in facets:
+        values = sets.setdefault(facet, [])
+        if value not in values:
+            insort(values, value)
+            changed = True
+    return orjson.dumps(sets).decode() if changed or stored is None else stored
 
 
 def span_facets(span: Span) -> list[tuple[str, str]]:

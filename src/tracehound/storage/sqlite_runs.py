@@ -4,9 +4,10 @@ spans at query time)."""
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
+
+import orjson
 
 from tracehound.model import RunStatus
 from tracehound.storage.queries import GroupQuery, Page, RunQuery
@@ -14,7 +15,7 @@ from tracehound.storage.queries import GroupQuery, Page, RunQuery
 _ROLLUP_FIELDS = (
     "start_time_us, finish_time_us, duration_us, root_start_us, root_finish_us, span_count, "
     "root_count, error_count, llm_calls, tool_calls, mcp_calls, cost, input_tokens, "
-    "output_tokens, cached_tokens, last_seen_us"
+    "output_tokens, cached_tokens, last_seen_us, sets"
 )
 
 _SORT_COLUMNS = {
@@ -130,23 +131,21 @@ def _only_status_filter(q: RunQuery) -> bool:
 
 
 def _count_runs(conn: sqlite3.Connection, q: RunQuery, where: _Where, cutoff_us: int) -> int:
-    """Counting 100k rollup rows costs milliseconds; the common totals come from the project's
-    run counter and the small partial indexes instead."""
+    """Counting 100k rollup rows costs milliseconds, so the common totals come from counters kept
+    at ingest (runs, runs with errors) and the handful of rootless runs seen recently."""
     if _only_status_filter(q):
-        row = conn.execute("SELECT run_count FROM projects WHERE id = ?", (q.project_id,)).fetchone()
-        total = row[0] if row else 0
-        wanted = set(q.statuses) or set(_STATUS_SQL)
-        if wanted == set(_STATUS_SQL):
-            return int(total)
-        counts = {
-            s: conn.execute(
-                f"SELECT COUNT(*) FROM runs WHERE project_id = ? AND {_STATUS_SQL[s]}",
-                (q.project_id, cutoff_us),
-            ).fetchone()[0]
-            for s in ("failed", "running")
-        }
-        counts["completed"] = total - counts["failed"] - counts["running"]
-        return int(sum(counts[s] for s in wanted))
+        row = conn.execute(
+            "SELECT run_count, error_run_count FROM projects WHERE id = ?", (q.project_id,)
+        ).fetchone()
+        total, with_errors = (int(row[0]), int(row[1])) if row else (0, 0)
+        running, running_with_errors = conn.execute(
+            "SELECT COUNT(*), TOTAL(error_count > 0) FROM runs WHERE project_id = ? AND root_count = 0 "
+            "AND last_seen_us >= ?",
+            (q.project_id, cutoff_us),
+        ).fetchone()
+        failed = with_errors - int(running_with_errors)
+        counts = {"running": int(running), "failed": failed, "completed": total - failed - int(running)}
+        return sum(counts[s] for s in (q.statuses or counts))
     (total,) = conn.execute(f"SELECT COUNT(*) FROM runs WHERE {where.sql()}", where.params).fetchone()
     return int(total)
 
@@ -162,7 +161,7 @@ def list_runs(conn: sqlite3.Connection, q: RunQuery, cutoff_us: int) -> Page:
     ).fetchall()
     total = _count_runs(conn, q, where, cutoff_us)
     return Page(
-        rows=shape_rollups(conn, "run", q.project_id, rows, cutoff_us),
+        rows=shape_rollups(rows, cutoff_us),
         total=total,
         limit=q.limit,
         offset=q.offset,
@@ -174,35 +173,15 @@ def get_run(conn: sqlite3.Connection, project_id: str, run_id: str, cutoff_us: i
         f"SELECT run_id, {_ROLLUP_FIELDS} FROM runs WHERE project_id = ? AND run_id = ?",
         (project_id, run_id),
     ).fetchall()
-    shaped = shape_rollups(conn, "run", project_id, rows, cutoff_us)
+    shaped = shape_rollups(rows, cutoff_us)
     return shaped[0] if shaped else None
 
 
-def _facets(
-    conn: sqlite3.Connection, scope: str, project_id: str, keys: list[str]
-) -> dict[str, dict[str, list[str]]]:
-    table, key = ("run_facets", "run_id") if scope == "run" else ("thread_facets", "thread_id")
-    out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    if not keys:
-        return out
-    rows = conn.execute(
-        f"SELECT {key}, facet, value FROM {table} WHERE project_id = ? AND {key} IN "
-        f"({','.join('?' * len(keys))}) ORDER BY {key}, facet, value",
-        (project_id, *keys),
-    )
-    for k, facet, value in rows:
-        out[k][facet].append(value)
-    return out
-
-
-def shape_rollups(
-    conn: sqlite3.Connection, scope: str, project_id: str, rows: list[sqlite3.Row], cutoff_us: int
-) -> list[dict[str, Any]]:
+def shape_rollups(rows: list[sqlite3.Row], cutoff_us: int) -> list[dict[str, Any]]:
     """Rollup rows as API objects: the vLLora run fields plus the computed ones."""
-    facets = _facets(conn, scope, project_id, [r[0] for r in rows])
     out = []
     for row in rows:
-        f = facets[row[0]]
+        f = orjson.loads(row["sets"])
         status = run_status(row, cutoff_us)
         out.append(
             {
@@ -250,7 +229,7 @@ def list_threads(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Pag
         total = row[0] if row else 0
     else:
         (total,) = conn.execute(f"SELECT COUNT(*) FROM threads WHERE {where.sql()}", where.params).fetchone()
-    shaped = shape_rollups(conn, "thread", q.project_id, rows, cutoff_us)
+    shaped = shape_rollups(rows, cutoff_us)
     for obj, row in zip(shaped, rows, strict=True):
         obj["title"] = row["title"]
     return Page(rows=shaped, total=int(total), limit=q.limit, offset=q.offset)
@@ -263,7 +242,7 @@ def get_thread(
         f"SELECT thread_id, title, {_ROLLUP_FIELDS} FROM threads WHERE project_id = ? AND thread_id = ?",
         (project_id, thread_id),
     ).fetchall()
-    shaped = shape_rollups(conn, "thread", project_id, rows, cutoff_us)
+    shaped = shape_rollups(rows, cutoff_us)
     if not shaped:
         return None
     shaped[0]["title"] = rows[0]["title"]

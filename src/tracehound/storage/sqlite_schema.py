@@ -25,7 +25,8 @@ ROLLUP_COLUMNS = """
     input_tokens INTEGER,
     output_tokens INTEGER,
     cached_tokens INTEGER,
-    last_seen_us INTEGER NOT NULL
+    last_seen_us INTEGER NOT NULL,
+    sets TEXT NOT NULL DEFAULT '{}'
 """
 
 MIGRATIONS: list[list[str]] = [
@@ -35,6 +36,7 @@ MIGRATIONS: list[list[str]] = [
             id TEXT PRIMARY KEY,
             created_at_us INTEGER NOT NULL,
             run_count INTEGER NOT NULL DEFAULT 0,
+            error_run_count INTEGER NOT NULL DEFAULT 0,
             thread_count INTEGER NOT NULL DEFAULT 0,
             span_count INTEGER NOT NULL DEFAULT 0
         )""",
@@ -95,16 +97,17 @@ MIGRATIONS: list[list[str]] = [
             {ROLLUP_COLUMNS},
             PRIMARY KEY (project_id, run_id)
         )""",
-        "CREATE INDEX runs_start ON runs(project_id, start_time_us)",
-        "CREATE INDEX runs_duration ON runs(project_id, duration_us)",
-        "CREATE INDEX runs_cost ON runs(project_id, cost)",
-        "CREATE INDEX runs_llm_calls ON runs(project_id, llm_calls)",
-        # Status is derived at query time from (error_count, root_count, last_seen_us); these
-        # partial indexes keep `status=failed|running` lists and counts proportional to their size.
-        """CREATE INDEX runs_with_errors ON runs(project_id, start_time_us, root_count, last_seen_us)
-            WHERE error_count > 0""",
-        """CREATE INDEX runs_without_root ON runs(project_id, start_time_us, error_count, last_seen_us)
-            WHERE root_count = 0""",
+        # Each sort order ends in run_id, the tie-breaker, so that a page is read straight off
+        # the index with no sort step.
+        "CREATE INDEX runs_start ON runs(project_id, start_time_us, run_id)",
+        "CREATE INDEX runs_duration ON runs(project_id, duration_us, run_id)",
+        "CREATE INDEX runs_cost ON runs(project_id, cost, run_id)",
+        "CREATE INDEX runs_llm_calls ON runs(project_id, llm_calls, run_id)",
+        # Status is derived at query time from (error_count, root_count, last_seen_us). Failed
+        # runs are listed off a partial index of runs with errors; running runs are the few
+        # rootless runs seen within the idle timeout, found by last_seen_us.
+        "CREATE INDEX runs_with_errors ON runs(project_id, start_time_us, run_id) WHERE error_count > 0",
+        "CREATE INDEX runs_rootless ON runs(project_id, last_seen_us) WHERE root_count = 0",
         f"""CREATE TABLE threads (
             project_id TEXT NOT NULL,
             thread_id TEXT NOT NULL,
@@ -140,6 +143,14 @@ MIGRATIONS: list[list[str]] = [
         ) WITHOUT ROWID""",
         """CREATE TRIGGER runs_count AFTER INSERT ON runs BEGIN
             UPDATE projects SET run_count = run_count + 1 WHERE id = NEW.project_id;
+        END""",
+        # Runs with at least one error, so that counting failed runs needs no scan.
+        """CREATE TRIGGER runs_errors_new AFTER INSERT ON runs WHEN NEW.error_count > 0 BEGIN
+            UPDATE projects SET error_run_count = error_run_count + 1 WHERE id = NEW.project_id;
+        END""",
+        """CREATE TRIGGER runs_errors_first AFTER UPDATE OF error_count ON runs
+            WHEN OLD.error_count = 0 AND NEW.error_count > 0 BEGIN
+            UPDATE projects SET error_run_count = error_run_count + 1 WHERE id = NEW.project_id;
         END""",
         """CREATE TRIGGER threads_count AFTER INSERT ON threads BEGIN
             UPDATE projects SET thread_count = thread_count + 1 WHERE id = NEW.project_id;

@@ -4,6 +4,7 @@ connection per thread (WAL lets readers run beside the writer)."""
 from __future__ import annotations
 
 import fcntl
+import logging
 import sqlite3
 import threading
 import time
@@ -16,6 +17,8 @@ from tracehound.storage import sqlite_runs, sqlite_spans
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
 from tracehound.storage.sqlite_schema import migrate
 from tracehound.storage.sqlite_writer import WriteResult, write_spans
+
+log = logging.getLogger(__name__)
 
 DB_FILENAME = "tracehound.db"
 LOCK_FILENAME = "tracehound.lock"
@@ -33,6 +36,9 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA temp_store = MEMORY")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
+        # Reads through mmap share the OS page cache across connections, so a request on a
+        # thread whose connection is new still finds hot pages without a read() per page.
+        conn.execute("PRAGMA mmap_size = 1073741824")
     return conn
 
 
@@ -52,6 +58,36 @@ def _lock(data_dir: Path) -> IO[bytes]:
     return handle
 
 
+class _Checkpointer:
+    """Keeps the WAL short without stalling commits. Every `interval_s` it copies the WAL into
+    the database file (a PASSIVE checkpoint, beside the writer), then copies the small tail
+    written meanwhile while holding the write lock: with the WAL fully copied, the next commit
+    starts it over from the beginning."""
+
+    def __init__(self, path: Path, write_lock: threading.Lock, interval_s: float = 1.0) -> None:
+        self._conn = _connect(path, readonly=False)
+        self._write_lock = write_lock
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tracehound-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                _, wal_frames, _ = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if wal_frames > 0:
+                    with self._write_lock:
+                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error:
+                log.exception("WAL checkpoint failed; will retry")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._conn.close()
+
+
 class SqliteStore:
     def __init__(
         self,
@@ -67,10 +103,14 @@ class SqliteStore:
         self.clock = clock
         self._writer = _connect(self.path, readonly=False)
         migrate(self._writer)
+        # Checkpoints copy the WAL into the database file and fsync it: done inside a commit they
+        # stall ingest, so a background thread runs them on its own connection instead.
+        self._writer.execute("PRAGMA wal_autocheckpoint = 0")
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._checkpointer = _Checkpointer(self.path, self._write_lock)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -95,8 +135,10 @@ class SqliteStore:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
+        self._checkpointer.stop()
         with self._write_lock:
             self._writer.execute("PRAGMA optimize")
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._writer.close()
         self._lock_file.close()
 

@@ -13,9 +13,12 @@ import orjson
 from tracehound.ids import hex_key, text_key
 from tracehound.model import Span
 from tracehound.storage.rollups import (
+    RUN_FILTER_FACETS,
+    THREAD_FILTER_FACETS,
     Delta,
     count_into,
     facet_upsert_sql,
+    merge_sets,
     span_facets,
     upsert_sql,
     usage_update_sql,
@@ -291,9 +294,31 @@ def _fold(span: Span, counted: bool, batch: _Batch) -> None:
             thread.add_usage(*usage)
 
 
+def _stored_sets(
+    conn: sqlite3.Connection, table: str, key: str, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    out: dict[tuple[str, str], str] = {}
+    for project in {p for p, _ in keys}:
+        ids = [k for p, k in keys if p == project]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT {key}, sets FROM {table} WHERE project_id = ? AND {key} IN ({marks})",
+                (project, *chunk),
+            )
+            out.update(((project, k), sets) for k, sets in rows)
+    return out
+
+
 def _apply(conn: sqlite3.Connection, batch: _Batch) -> None:
     for table, key, deltas in (("runs", "run_id", batch.runs), ("threads", "thread_id", batch.threads)):
-        conn.executemany(upsert_sql(table, key), [d.row(*k) for k, d in deltas.items() if d.span_count])
+        grown = [k for k, d in deltas.items() if d.span_count]
+        stored = _stored_sets(conn, table, key, grown)
+        conn.executemany(
+            upsert_sql(table, key),
+            [deltas[k].row(*k, merge_sets(stored.get(k), deltas[k].facets)) for k in grown],
+        )
         conn.executemany(
             usage_update_sql(table, key),
             [
@@ -309,11 +334,21 @@ def _apply(conn: sqlite3.Connection, batch: _Batch) -> None:
         )
     conn.executemany(
         facet_upsert_sql("run_facets", "run_id"),
-        [(p, r, f, v, n) for (p, r), d in batch.runs.items() for (f, v), n in d.facets.items()],
+        [
+            (p, r, f, v, n)
+            for (p, r), d in batch.runs.items()
+            for (f, v), n in d.facets.items()
+            if f in RUN_FILTER_FACETS
+        ],
     )
     conn.executemany(
         facet_upsert_sql("thread_facets", "thread_id"),
-        [(p, t, f, v, n) for (p, t), d in batch.threads.items() for (f, v), n in d.facets.items()],
+        [
+            (p, t, f, v, n)
+            for (p, t), d in batch.threads.items()
+            for (f, v), n in d.facets.items()
+            if f in THREAD_FILTER_FACETS
+        ],
     )
     conn.executemany(
         """INSERT INTO project_labels (project_id, label, n) VALUES (?, ?, ?)
