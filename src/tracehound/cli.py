@@ -35,8 +35,9 @@ def serve(
     max_request_bytes: int = typer.Option(16 * 1024 * 1024, envvar="TRACEHOUND_MAX_REQUEST_BYTES"),
     max_decompressed_bytes: int = typer.Option(64 * 1024 * 1024, envvar="TRACEHOUND_MAX_DECOMPRESSED_BYTES"),
     max_page_size: int = typer.Option(1000, envvar="TRACEHOUND_MAX_PAGE_SIZE"),
-    worker_threads: int = typer.Option(
-        8, min=1, envvar="TRACEHOUND_WORKER_THREADS", help="Threads for queries and OTLP decoding"
+    worker_threads: int = typer.Option(8, min=1, envvar="TRACEHOUND_WORKER_THREADS", help="Query threads"),
+    decode_processes: int = typer.Option(
+        1, min=0, envvar="TRACEHOUND_DECODE_PROCESSES", help="OTLP decoding processes (0: a thread)"
     ),
     demo: bool = typer.Option(False, "--demo", help="Load the demo dataset through OTLP once started"),
 ) -> None:
@@ -56,6 +57,7 @@ def serve(
         max_decompressed_bytes=max_decompressed_bytes,
         max_page_size=max_page_size,
         worker_threads=worker_threads,
+        decode_processes=decode_processes,
     )
 
     async def load_demo() -> None:

@@ -24,8 +24,10 @@ class Settings:
     max_decompressed_bytes: int = 64 * 1024 * 1024
     # Largest `limit` a list endpoint accepts.
     max_page_size: int = 1000
-    # Threads that run queries and decode OTLP requests.
+    # Threads that run queries.
     worker_threads: int = 8
+    # Processes that decode OTLP requests beside the writer; 0 decodes on a thread instead.
+    decode_processes: int = 1
 
     @property
     def resolved_data_dir(self) -> Path:

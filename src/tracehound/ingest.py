@@ -1,32 +1,38 @@
 """The ingest pipeline shared by the gRPC and HTTP receivers.
 
-Decoding and normalising run on worker threads; all writes go through one writer thread fed by
-a queue, which commits several waiting requests in one transaction (group commit) and answers
-each only after that commit.
+Decoding and normalising run in decoding processes (or one thread); all writes go through one
+writer thread fed by a queue, which commits several waiting requests in one transaction (group
+commit) and answers each only after that commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import multiprocessing
 import queue
 import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tracehound.conventions import normalize
 from tracehound.model import Span
-from tracehound.otlp.decode import Decoded, decompress, parse_request, raw_spans
+from tracehound.otlp import normalizing
+from tracehound.otlp.decode import OtlpError
+from tracehound.otlp.normalizing import Normalized
 from tracehound.storage import TraceStore, WriteResult
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 # Group commit: take waiting requests until this many spans are in one transaction.
 MAX_SPANS_PER_COMMIT = 20_000
-DECODER_THREADS = 1
+GC_THRESHOLD = 100_000
 
 
 @dataclass(slots=True)
@@ -43,62 +49,94 @@ class _Job:
     future: Future[WriteResult]
 
 
+def tune_gc() -> None:
+    """Ingest allocates many short-lived containers that reference counting frees; with the
+    default thresholds the cycle collector runs every 700 allocations and rescans everything
+    alive (whole batches of spans), which costs as much as decoding them. Collect far less often,
+    and leave start-up objects out of the scans."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 50, 100)
+
+
 class Ingestor:
-    def __init__(self, store: TraceStore, *, max_decompressed_bytes: int) -> None:
+    def __init__(self, store: TraceStore, *, max_decompressed_bytes: int, decode_processes: int = 0) -> None:
         self.store = store
         self.max_decompressed_bytes = max_decompressed_bytes
         self._queue: queue.Queue[_Job | None] = queue.Queue()
-        # Decoding is pure Python: under the GIL, more threads would only contend. One decoder
-        # thread and the writer thread make a two-stage pipeline, the writer's SQLite work
-        # (which releases the GIL) overlapping the next request's decoding.
-        self._decoder = ThreadPoolExecutor(
-            max_workers=DECODER_THREADS, thread_name_prefix="tracehound-decode"
-        )
+        # Decoding is pure Python. In decoding processes it runs beside the writer on another
+        # core; with none, one thread does it (more threads would only contend for the GIL),
+        # overlapping the writer's SQLite work, which releases the GIL.
+        self._processes = decode_processes
+        self._decoder: Executor = self._new_decoder()
         self._thread = threading.Thread(target=self._run, name="tracehound-writer", daemon=True)
         self._thread.start()
 
+    def _new_decoder(self) -> Executor:
+        if self._processes > 0:
+            # spawn, not fork: the parent runs threads (gRPC, the writer) that fork would copy
+            # in whatever state they are in.
+            return ProcessPoolExecutor(
+                self._processes, mp_context=multiprocessing.get_context("spawn"), initializer=tune_gc
+            )
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracehound-decode")
+
     # -- front door -----------------------------------------------------------------------
 
-    async def decode_http(
+    async def normalize_http(
         self, body: bytes, content_type: str | None, content_encoding: str | None, project: str | None
-    ) -> tuple[list[Span], Decoded]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._decoder, self.decode, body, content_type, content_encoding, project
-        )
-
-    async def decode_grpc(
-        self, request: ExportTraceServiceRequest, project: str | None
-    ) -> tuple[list[Span], Decoded]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._decoder, self.from_request, request, project)
-
-    def decode(
-        self, body: bytes, content_type: str | None, content_encoding: str | None, project: str | None
-    ) -> tuple[list[Span], Decoded]:
+    ) -> Normalized:
         """Bytes to normalised spans; raises OtlpError for a request that cannot be read."""
-        data = decompress(body, content_encoding, self.max_decompressed_bytes)
-        return self.from_request(parse_request(data, content_type), project)
+        if self._processes == 0:
+            return await self._in_decoder(
+                normalizing.normalize_body,
+                body,
+                content_type,
+                content_encoding,
+                project,
+                self.max_decompressed_bytes,
+            )
+        packed = await self._in_decoder(
+            normalizing.normalize_body_packed,
+            body,
+            content_type,
+            content_encoding,
+            project,
+            self.max_decompressed_bytes,
+        )
+        return normalizing.unpack(packed)
 
-    def from_request(
-        self, request: ExportTraceServiceRequest, project: str | None
-    ) -> tuple[list[Span], Decoded]:
-        decoded = raw_spans(request, project)
-        received_us = int(time.time() * 1_000_000)
-        return [normalize(raw, received_us) for raw in decoded.spans], decoded
+    async def normalize_grpc(self, request: ExportTraceServiceRequest, project: str | None) -> Normalized:
+        if self._processes == 0:
+            return await self._in_decoder(normalizing.normalize_request, request, project)
+        packed = await self._in_decoder(
+            normalizing.normalize_request_packed, request.SerializeToString(), project
+        )
+        return normalizing.unpack(packed)
 
-    async def submit(self, spans: list[Span], decoded: Decoded) -> IngestResult:
+    async def _in_decoder(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._decoder, fn, *args)
+        except BrokenExecutor:
+            # A decoding process died (killed, out of memory): start new ones; the exporter
+            # retries this request after the 503.
+            log.error("a decoding process died; restarting the decoder pool")
+            self._decoder = self._new_decoder()
+            raise OtlpError(503, "the decoder restarted; retry the export") from None
+
+    async def submit(self, normalized: Normalized) -> IngestResult:
         """Commit spans; return once they are durable in the store."""
         result = WriteResult(inserted=0, duplicates=0)
-        if spans:
+        if normalized.spans:
             future: Future[WriteResult] = Future()
-            self._queue.put(_Job(spans, future))
+            self._queue.put(_Job(normalized.spans, future))
             result = await asyncio.wrap_future(future)
         return IngestResult(
             accepted=result.inserted,
             duplicates=result.duplicates,
-            rejected=decoded.rejected,
-            message=decoded.message,
+            rejected=normalized.rejected,
+            message=normalized.message,
         )
 
     def submit_sync(self, spans: list[Span]) -> WriteResult:
@@ -107,7 +145,7 @@ class Ingestor:
         return future.result()
 
     def close(self) -> None:
-        self._decoder.shutdown(wait=True)
+        self._decoder.shutdown(wait=True, cancel_futures=True)
         self._queue.put(None)
         self._thread.join(timeout=30)
 

@@ -91,6 +91,11 @@ class Span:
     resource: dict[str, Any] = field(default_factory=dict)
     scope_name: str = ""
     received_us: int = 0
+    # The JSON forms of attributes, events and resource, when made ahead of the writer (by a
+    # decoding process, so that only strings cross the process boundary).
+    attributes_json: str | None = None
+    events_json: str | None = None
+    resource_json: str | None = None
 
     @property
     def has_usage(self) -> bool:

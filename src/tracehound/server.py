@@ -15,7 +15,7 @@ from anyio import to_thread
 from tracehound.api.app import create_app, create_otlp_app
 from tracehound.api.context import AppContext
 from tracehound.config import Settings
-from tracehound.ingest import Ingestor
+from tracehound.ingest import Ingestor, tune_gc
 from tracehound.otlp.grpc_server import create_grpc_server
 from tracehound.storage import SqliteStore
 
@@ -37,7 +37,11 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
     store = SqliteStore(settings.resolved_data_dir, idle_timeout_s=settings.idle_timeout_s)
-    ingestor = Ingestor(store, max_decompressed_bytes=settings.max_decompressed_bytes)
+    ingestor = Ingestor(
+        store,
+        max_decompressed_bytes=settings.max_decompressed_bytes,
+        decode_processes=settings.decode_processes,
+    )
     context = AppContext(store=store, ingestor=ingestor, settings=settings)
     level = settings.log_level.lower()
     servers = [
@@ -73,6 +77,7 @@ async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    tune_gc()
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     try:
         while not all(s.started for s in servers):

@@ -29,11 +29,14 @@ def _is_protobuf(request: Request) -> bool:
 
 def _error(request: Request, status: int, message: str) -> Response:
     code = _GRPC_CODE.get(status, 2)
+    # OTLP exporters retry a 503, after Retry-After when given.
+    headers = {"retry-after": "1"} if status == 503 else None
     if _is_protobuf(request):
         body = status_pb2.Status(code=code, message=message).SerializeToString()
-        return Response(body, status_code=status, media_type=PROTOBUF)
-    payload = {"code": code, "error": "Invalid OTLP request", "message": message}
-    return Response(orjson.dumps(payload), status_code=status, media_type=JSON)
+        return Response(body, status_code=status, media_type=PROTOBUF, headers=headers)
+    error = "Try again" if status == 503 else "Invalid OTLP request"
+    payload = {"code": code, "error": error, "message": message}
+    return Response(orjson.dumps(payload), status_code=status, media_type=JSON, headers=headers)
 
 
 def _success(request: Request, result: IngestResult) -> Response:
@@ -75,15 +78,15 @@ async def export_traces(request: Request) -> Response:
     try:
         body = await _read_body(request, c.settings.max_request_bytes)
         project = request.headers.get("x-project-id", "").strip() or None
-        spans, decoded = await ingestor.decode_http(
+        normalized = await ingestor.normalize_http(
             body,
             request.headers.get("content-type"),
             request.headers.get("content-encoding"),
             project,
         )
-        if decoded.rejected and not spans:
-            raise OtlpError(400, f"all {decoded.rejected} spans were rejected: {decoded.message}")
-        result = await ingestor.submit(spans, decoded)
+        if normalized.rejected and not normalized.spans:
+            raise OtlpError(400, f"all {normalized.rejected} spans were rejected: {normalized.message}")
+        result = await ingestor.submit(normalized)
     except OtlpError as exc:
         return _error(request, exc.status, exc.message)
     return _success(request, result)

@@ -30,6 +30,10 @@ class OtlpError(Exception):
         self.status = status
         self.message = message
 
+    def __reduce__(self) -> tuple[type[OtlpError], tuple[int, str]]:
+        # Raised in a decoding process, it is pickled back to the server.
+        return (OtlpError, (self.status, self.message))
+
 
 @dataclass(slots=True)
 class Decoded:

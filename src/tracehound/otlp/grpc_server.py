@@ -12,6 +12,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from tracehound.ingest import Ingestor
+from tracehound.otlp.decode import OtlpError
 
 
 def _metadata(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | None:
@@ -31,13 +32,16 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> ExportTraceServiceResponse:
         project = (_metadata(context, "x-project-id") or "").strip() or None
-        spans, decoded = await self.ingestor.decode_grpc(request, project)
-        if decoded.rejected and not spans:
+        try:
+            normalized = await self.ingestor.normalize_grpc(request, project)
+        except OtlpError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
+        if normalized.rejected and not normalized.spans:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"all {decoded.rejected} spans were rejected: {decoded.message}",
+                f"all {normalized.rejected} spans were rejected: {normalized.message}",
             )
-        result = await self.ingestor.submit(spans, decoded)
+        result = await self.ingestor.submit(normalized)
         response = ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.rejected_spans = result.rejected

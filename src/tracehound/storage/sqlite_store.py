@@ -106,6 +106,8 @@ class SqliteStore:
         # Checkpoints copy the WAL into the database file and fsync it: done inside a commit they
         # stall ingest, so a background thread runs them on its own connection instead.
         self._writer.execute("PRAGMA wal_autocheckpoint = 0")
+        # After a burst the WAL file is cut back to this size once it starts over.
+        self._writer.execute("PRAGMA journal_size_limit = 67108864")
         self._write_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []

@@ -61,6 +61,8 @@ def _json(value: object) -> str:
 
 
 def _events_json(span: Span) -> str | None:
+    if span.events_json is not None:
+        return span.events_json
     if not span.events:
         return None
     return _json([{"name": e.name, "time_us": e.time_us, "attributes": e.attributes} for e in span.events])
@@ -77,6 +79,7 @@ class _Batch:
         self.resources: dict[int, str] = {}
         self._resource_ids: dict[int, int] = {}
         self._thread_keys: dict[str, int] = {}
+        self._resource_text_ids: dict[str, int] = {}
 
     def thread_key(self, thread_id: str) -> int:
         key = self._thread_keys.get(thread_id)
@@ -84,15 +87,22 @@ class _Batch:
             key = self._thread_keys[thread_id] = text_key(thread_id)
         return key
 
-    def resource_id(self, resource: dict[str, object]) -> int | None:
-        """Resource dicts are shared by all spans of one ResourceSpans: key the cache by identity."""
-        if not resource:
+    def resource_id(self, span: Span) -> int | None:
+        """Resource dicts are shared by all spans of one ResourceSpans: key the cache by identity
+        (or by text, when the JSON was made in a decoding process)."""
+        if span.resource_json is not None:
+            rid = self._resource_text_ids.get(span.resource_json)
+            if rid is None:
+                rid = self._resource_text_ids[span.resource_json] = text_key(span.resource_json)
+                self.resources[rid] = span.resource_json
+            return rid
+        if not span.resource:
             return None
-        rid = self._resource_ids.get(id(resource))
+        rid = self._resource_ids.get(id(span.resource))
         if rid is None:
-            text = _json(resource)
+            text = _json(span.resource)
             rid = text_key(text)
-            self._resource_ids[id(resource)] = rid
+            self._resource_ids[id(span.resource)] = rid
             self.resources[rid] = text
         return rid
 
@@ -185,7 +195,7 @@ def _trace(
     for span in new:
         counted = span.has_usage and not covered.get(span.span_id, False)
         thread_key = None if span.thread_id is None else batch.thread_key(span.thread_id)
-        rows.append(_row(span, key, counted, batch.resource_id(span.resource), thread_key))
+        rows.append(_row(span, key, counted, batch.resource_id(span), thread_key))
         _fold(span, counted, batch)
 
 
@@ -263,7 +273,7 @@ def _row(
         span.title,
         span.ttft_us,
         span.convention,
-        _json(span.attributes),
+        span.attributes_json if span.attributes_json is not None else _json(span.attributes),
         _events_json(span),
         resource_id,
         span.scope_name or None,
