@@ -28,7 +28,9 @@ def _body(run_id: str) -> bytes:
     )
     kv = span.attributes.add()
     kv.key, kv.value.string_value = "vllora.run_id", run_id
-    request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])])
+    request = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])]
+    )
     return request.SerializeToString()
 
 
