@@ -145,6 +145,13 @@ class DemoSummary:
     running_run_id: str | None = None
 
 
+    def __str__(self) -> str:
+        return (
+            f"{self.runs} runs ({self.failed_runs} failed, {self.running_runs} running) in "
+            f"{self.threads} threads, {self.spans} spans, {self.llm_calls} LLM calls, ${self.cost_usd:.4f}"
+        )
+
+
 class DemoExportError(RuntimeError):
     """The server did not acknowledge every demo span."""
 

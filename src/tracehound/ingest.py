@@ -139,11 +139,6 @@ class Ingestor:
             message=normalized.message,
         )
 
-    def submit_sync(self, spans: list[Span]) -> WriteResult:
-        future: Future[WriteResult] = Future()
-        self._queue.put(_Job(spans, future))
-        return future.result()
-
     def close(self) -> None:
         self._decoder.shutdown(wait=True, cancel_futures=True)
         self._queue.put(None)

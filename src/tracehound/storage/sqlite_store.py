@@ -152,12 +152,6 @@ class SqliteStore:
         with self._write_lock:
             return write_spans(self._writer, spans)
 
-    def optimize(self) -> None:
-        """Refresh planner statistics, so the partial status indexes are chosen."""
-        with self._write_lock:
-            self._writer.execute("PRAGMA analysis_limit = 1000")
-            self._writer.execute("PRAGMA optimize")
-
     # -- reads ----------------------------------------------------------------------------
 
     def list_runs(self, q: RunQuery) -> Page:
