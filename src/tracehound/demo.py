@@ -144,7 +144,6 @@ class DemoSummary:
     failed_run_ids: list[str] = field(default_factory=list)
     running_run_id: str | None = None
 
-
     def __str__(self) -> str:
         return (
             f"{self.runs} runs ({self.failed_runs} failed, {self.running_runs} running) in "

@@ -322,7 +322,11 @@ def _stored_sets(
 
 
 def _apply(conn: sqlite3.Connection, batch: _Batch) -> None:
-    for table, key, deltas in (("runs", "run_id", batch.runs), ("threads", "thread_id", batch.threads)):
+    rollups = (
+        ("runs", "run_id", batch.runs, "run_facets", RUN_FILTER_FACETS),
+        ("threads", "thread_id", batch.threads, "thread_facets", THREAD_FILTER_FACETS),
+    )
+    for table, key, deltas, facet_table, filtered in rollups:
         grown = [k for k, d in deltas.items() if d.span_count]
         stored = _stored_sets(conn, table, key, grown)
         conn.executemany(
@@ -337,29 +341,15 @@ def _apply(conn: sqlite3.Connection, batch: _Batch) -> None:
                 if not d.span_count
             ],
         )
+        conn.executemany(
+            facet_upsert_sql(facet_table, key),
+            [(*k, f, v, n) for k, d in deltas.items() for (f, v), n in d.facets.items() if f in filtered],
+        )
     titled = [(d.title, p, t) for (p, t), d in batch.threads.items() if d.title]
     if titled:
         conn.executemany(
             "UPDATE threads SET title = ? WHERE project_id = ? AND thread_id = ? AND title IS NULL", titled
         )
-    conn.executemany(
-        facet_upsert_sql("run_facets", "run_id"),
-        [
-            (p, r, f, v, n)
-            for (p, r), d in batch.runs.items()
-            for (f, v), n in d.facets.items()
-            if f in RUN_FILTER_FACETS
-        ],
-    )
-    conn.executemany(
-        facet_upsert_sql("thread_facets", "thread_id"),
-        [
-            (p, t, f, v, n)
-            for (p, t), d in batch.threads.items()
-            for (f, v), n in d.facets.items()
-            if f in THREAD_FILTER_FACETS
-        ],
-    )
     conn.executemany(
         """INSERT INTO project_labels (project_id, label, n) VALUES (?, ?, ?)
            ON CONFLICT (project_id, label) DO UPDATE SET n = n + excluded.n""",
