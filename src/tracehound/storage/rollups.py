@@ -157,8 +157,8 @@ def facet_upsert_sql(table: str, key: str) -> str:
     """
 
 
-# Facets a filter looks up by value; the others are only shown, from the rollup's `sets`.
-RUN_FILTER_FACETS = frozenset({"thread", "trace", "label", "used_model", "request_model"})
+# Facets looked up by value (filters, error counts); the others are only shown, from `sets`.
+RUN_FILTER_FACETS = frozenset({"thread", "trace", "label", "used_model", "request_model", "error"})
 THREAD_FILTER_FACETS = frozenset({"trace", "label", "used_model", "request_model"})
 
 

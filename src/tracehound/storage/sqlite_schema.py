@@ -91,6 +91,8 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX spans_start ON spans(project_id, start_time_us)",
         "CREATE INDEX spans_op ON spans(project_id, operation_name, start_time_us)",
         "CREATE INDEX spans_label ON spans(project_id, label) WHERE label IS NOT NULL",
+        # LLM calls by time: per-model latency and error figures read only these.
+        "CREATE INDEX spans_llm ON spans(project_id, start_time_us) WHERE is_llm_call = 1",
         f"""CREATE TABLE runs (
             project_id TEXT NOT NULL,
             run_id TEXT NOT NULL,
