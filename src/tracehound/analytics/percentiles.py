@@ -1,0 +1,21 @@
+"""The one percentile method every figure uses: nearest rank on the exact values."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def nearest_rank(sorted_values: Sequence[float], p: float) -> float | None:
+    """The smallest value with at least p% of the values at or below it (the nearest-rank
+    method: rank = ceil(p/100 * n), 1-based). `sorted_values` must be ascending; None when empty."""
+    n = len(sorted_values)
+    if n == 0:
+        return None
+    rank = max(1, math.ceil(p / 100 * n))
+    return float(sorted_values[min(rank, n) - 1])
+
+
+def percentiles(values: Sequence[float], ps: Sequence[float]) -> list[float | None]:
+    ordered = sorted(values)
+    return [nearest_rank(ordered, p) for p in ps]
