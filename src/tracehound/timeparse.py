@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 _MINUTE = 60
 _HOUR = 60 * _MINUTE
 _DAY = 24 * _HOUR
@@ -42,3 +44,30 @@ def period_start_us(period: str, now_us: int) -> int | None:
     if seconds is None:
         raise UnknownPeriod(period)
     return now_us - seconds * 1_000_000
+
+
+class BadInstant(ValueError):
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            f"cannot read {value!r} as a time: give µs since the epoch or ISO 8601 "
+            "(e.g. 2026-11-26T08:00:00Z)"
+        )
+
+
+def parse_instant_us(value: str) -> int:
+    """An instant as µs since the epoch, from either an integer of µs or ISO 8601 text (a
+    time without a zone is taken as UTC)."""
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise BadInstant(value) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

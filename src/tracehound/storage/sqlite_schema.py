@@ -93,6 +93,8 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX spans_label ON spans(project_id, label) WHERE label IS NOT NULL",
         # LLM calls by time: per-model latency and error figures read only these.
         "CREATE INDEX spans_llm ON spans(project_id, start_time_us) WHERE is_llm_call = 1",
+        # The spans whose cost and tokens count (one per billed call), by time: cost by model.
+        "CREATE INDEX spans_counted ON spans(project_id, start_time_us) WHERE usage_counted = 1",
         f"""CREATE TABLE runs (
             project_id TEXT NOT NULL,
             run_id TEXT NOT NULL,
