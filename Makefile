@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run demo test lint typecheck check bench bench-quick clean
+.PHONY: help install run demo test lint typecheck check bench bench-quick bench-analytics clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ bench: $(STAMP)  ## The ingest/query benchmark on 1,000,000 spans (several minut
 
 bench-quick: $(STAMP)  ## The same benchmark on 50,000 spans
 	$(BIN)/python bench/run.py --spans 50000
+
+bench-analytics: $(STAMP)  ## /stats, /metrics/timeseries and bottlenecks on 1,000,000 spans
+	$(BIN)/python bench/analytics.py
 
 clean:  ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -47,6 +47,11 @@ def run_object(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_details_object(r: dict[str, Any], by_model: list[dict[str, Any]]) -> dict[str, Any]:
+    """`/runs/{run_id}/details`: the run object and its calls and cost by model."""
+    return {**run_object(r), "by_model": by_model}
+
+
 def group_object(r: dict[str, Any], group_by: GroupBy) -> dict[str, Any]:
     """A `/group` item. vLLora emits `group_by` twice; we emit it once."""
     key = r["key"]

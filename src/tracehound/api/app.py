@@ -7,11 +7,14 @@ from fastapi import FastAPI
 from tracehound import __version__
 from tracehound.api import (
     errors,
+    routes_bottlenecks,
     routes_groups,
     routes_meta,
+    routes_metrics,
     routes_otlp,
     routes_runs,
     routes_spans,
+    routes_stats,
     routes_threads,
 )
 from tracehound.api.context import AppContext
@@ -28,6 +31,9 @@ def create_app(context: AppContext) -> FastAPI:
     errors.install(app)
     for module in (routes_runs, routes_spans, routes_groups, routes_threads, routes_meta, routes_otlp):
         app.include_router(module.router)
+    app.include_router(routes_metrics.router)
+    app.include_router(routes_bottlenecks.router)
+    app.include_router(routes_stats.router)
     app.add_middleware(CamelCaseQuery)
     return app
 

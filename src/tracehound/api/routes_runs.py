@@ -6,15 +6,16 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from tracehound.analytics.stats import usage_rows
 from tracehound.api import params
 from tracehound.api.context import AppContext, ctx
 from tracehound.api.errors import ApiError, bad_request
 from tracehound.api.responses import JSONResponse
-from tracehound.api.schemas import ERRORS, Run, RunPage, SpanPage
+from tracehound.api.schemas import ERRORS, RunDetails, RunPage, SpanPage
 from tracehound.ids import trace_id_candidates
 from tracehound.storage.queries import RunQuery
 from tracehound.timeparse import UnknownPeriod, period_start_us
-from tracehound.views import paginated, run_object
+from tracehound.views import paginated, run_details_object, run_object
 
 router = APIRouter(tags=["runs"])
 
@@ -108,9 +109,11 @@ def run_spans(
     return JSONResponse(paginated(page))
 
 
-@router.get("/runs/{run_id}/details", response_model=Run, responses=ERRORS, summary="One run")
+@router.get("/runs/{run_id}/details", response_model=RunDetails, responses=ERRORS, summary="One run")
 def run_details(run_id: str, request: Request, c: AppContext = Depends(ctx)) -> JSONResponse:
-    run = c.store.get_run(params.project_id(request), run_id)
+    project = params.project_id(request)
+    run = c.store.get_run(project, run_id)
     if run is None:
         raise ApiError(404, "Run not found", f"Run with ID {run_id} not found")
-    return JSONResponse(run_object(run))
+    by_model = usage_rows(c.store.run_usage(project, run_id), "model")
+    return JSONResponse(run_details_object(run, by_model))

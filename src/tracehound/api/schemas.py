@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ErrorBody(BaseModel):
@@ -187,6 +187,207 @@ class PartialSuccess(BaseModel):
 
 class ExportResponse(BaseModel):
     partialSuccess: PartialSuccess | None = None
+
+
+class SlowSpan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    span_id: str
+    operation_name: str
+    kind: str
+    duration_ms: float
+    percent_of_total: float | None = Field(description="100 * duration / the run's wall time")
+    self_time_ms: float = Field(description="Duration minus the union of its children's intervals")
+
+
+class CostlySpan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    span_id: str
+    operation_name: str
+    model: str | None
+    cost: float
+    percent_of_cost: float | None = Field(description="100 * cost / the run's cost")
+
+
+class PathEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    span_id: str | None = Field(description="null for time where no span of the path runs")
+    operation_name: str = Field(description="`other` for such a gap")
+    kind: str
+    path_ms: float = Field(description="The span's own time on the critical path")
+
+
+class TimeByKind(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    llm_ms: float
+    tool_ms: float
+    other_ms: float
+
+
+class Outlier(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    span_id: str
+    operation_name: str
+    model: str | None
+    duration_ms: float
+    p95_ms: float = Field(description="Nearest-rank p95 of the same operation and model")
+    sample_size: int = Field(description="Spans in that reference population")
+
+
+class OutlierReference(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    window_days: int
+    min_sample: int = Field(description="Fewer reference spans and no span is called an outlier")
+    max_sample: int = Field(description="Most recent spans of the operation and model used")
+    max_scan: int = Field(description="Most recent spans of the operation looked through")
+    cache_ttl_s: float = Field(description="A reference p95 is reused this long")
+
+
+class Bottlenecks(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run_id: str
+    status: Literal["running", "completed", "failed"]
+    span_count: int
+    truncated: bool = Field(description="The run has more spans than were analysed")
+    wall_time_ms: float = Field(description="Latest finish - earliest start over the run's spans")
+    slowest_spans: list[SlowSpan]
+    expensive_spans: list[CostlySpan]
+    critical_path: list[PathEntry] = Field(description="Entries' ms add up to wall_time_ms")
+    time_by_kind: TimeByKind
+    parallelism: float | None = Field(description="Sum of self times / wall time")
+    outliers: list[Outlier]
+    outlier_reference: OutlierReference
+
+
+class TimeseriesBucket(BaseModel):
+    start_time_us: int = Field(description="Bucket start: floor(t / interval) * interval, µs (UTC)")
+    value: float | None = Field(description="0 when empty; null for a rate or latency of nothing")
+
+
+class TimeseriesTrend(BaseModel):
+    slope_per_interval: float | None = Field(description="Least-squares slope over non-null buckets")
+    relative_change: float | None = Field(description="(second-half mean - first-half mean) / first")
+    direction: Literal["increasing", "decreasing", "flat"]
+
+
+class TimeseriesAnomaly(BaseModel):
+    start_time_us: int
+    value: float
+    score: float = Field(description="|value - median| / scale")
+
+
+class TimeseriesBaseline(BaseModel):
+    median: float
+    mad: float = Field(description="Median absolute deviation from the median")
+    scale: float | None = Field(description="1.4826 * MAD, or 1.253314 * mean deviation when MAD is 0")
+
+
+class TimeseriesSeries(BaseModel):
+    buckets: list[TimeseriesBucket]
+    trend: TimeseriesTrend
+    anomalies: list[TimeseriesAnomaly]
+    baseline: TimeseriesBaseline | None = Field(description="null when no bucket has a value")
+
+
+class TimeseriesHead(BaseModel):
+    metric: str
+    interval: str
+    interval_us: int
+    start_us: int = Field(description="The requested start, echoed")
+    end_us: int = Field(description="The requested end (exclusive), echoed")
+
+
+class Timeseries(TimeseriesSeries, TimeseriesHead):
+    group_by: None
+
+
+class ModelSeries(TimeseriesSeries):
+    key: str | None = Field(description="The model; null for calls without one")
+
+
+class TimeseriesByModel(TimeseriesHead):
+    group_by: Literal["model"]
+    truncated: bool = Field(description="More series matched than max_series")
+    series_count: int = Field(description="Series that matched, before the cap")
+    series: list[ModelSeries] = Field(description="Largest first")
+
+
+class ModelUsage(BaseModel):
+    model: str | None = Field(description="null gathers calls and billed spans without a model")
+    provider: str | None = Field(description="The provider most of the model's spans name")
+    calls: int = Field(description="LLM-call spans")
+    cost: float = Field(description="Cost of the billed calls (spans whose usage counts)")
+    input_tokens: int = Field(description="Of the billed calls; includes cached tokens")
+    output_tokens: int
+    cached_tokens: int
+    errors: int = Field(description="LLM-call spans with an error")
+    p50_latency_ms: float | None = Field(description="Nearest-rank p50 of the LLM calls' durations")
+    p95_latency_ms: float | None
+
+
+class RunDetails(Run):
+    by_model: list[ModelUsage] = Field(description="The run's calls and cost by model, costliest first")
+
+
+class TopError(BaseModel):
+    message: str
+    count: int = Field(description="Error spans carrying this message")
+    runs: int = Field(description="Runs with such a span")
+    last_run_id: str = Field(description="The latest-starting of those runs")
+
+
+class UnpricedModel(BaseModel):
+    model: str | None = Field(description="null: billed calls with tokens but no model")
+    calls: int = Field(description="Billed calls with tokens but no price (cost_source unpriced)")
+
+
+class PeriodStats(BaseModel):
+    start_us: int = Field(description="Window start, µs (inclusive)")
+    end_us: int = Field(description="Window end, µs (exclusive)")
+    total_runs: int = Field(description="Runs that started in the window")
+    completed_runs: int
+    failed_runs: int
+    running_runs: int
+    success_rate: float | None = Field(description="completed / (completed + failed); null when both are 0")
+    total_cost: float = Field(description="Sum of the runs' costs")
+    avg_duration_ms: float | None = Field(description="Over the runs that are not running")
+    p50_duration_ms: float | None
+    p95_duration_ms: float | None
+    llm_calls: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+
+
+class Stats(PeriodStats):
+    p90_duration_ms: float | None
+    p99_duration_ms: float | None
+    top_errors: list[TopError] = Field(description="At most 10, most frequent first")
+    by_model: list[ModelUsage] = Field(description="Costliest first; the costs add up to total_cost")
+    unpriced_models: list[UnpricedModel]
+    previous_period: PeriodStats | None = Field(description="The window of equal length just before")
+
+
+class UsageRow(BaseModel):
+    model: str | None = Field(None, description="The key, when by=model")
+    provider: str | None = Field(None, description="The key when by=provider; with by=model, its provider")
+    label: str | None = Field(None, description="The key, when by=label")
+    thread_id: str | None = Field(None, description="The key, when by=thread")
+    calls: int
+    cost: float
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    errors: int
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+
+
+class UsageBreakdown(BaseModel):
+    by: Literal["model", "provider", "label", "thread"]
+    start_us: int
+    end_us: int
+    total: int = Field(description="Rows over all keys; `data` holds the first `limit`")
+    data: list[UsageRow] = Field(description="Costliest first")
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

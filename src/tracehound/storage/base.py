@@ -6,6 +6,9 @@ from typing import Any, Protocol
 
 from tracehound.model import Span
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
+from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings
+from tracehound.storage.sqlite_stats import StatsData, StatsFilter, Usage, UsageKey
+from tracehound.storage.sqlite_timeseries import BucketAggregate, BucketValues, SeriesQuery
 from tracehound.storage.sqlite_writer import WriteResult
 
 
@@ -39,5 +42,45 @@ class TraceStore(Protocol):
     def list_labels(self, project_id: str, thread_id: str | None, limit: int) -> list[dict[str, Any]]: ...
 
     def list_projects(self) -> list[dict[str, Any]]: ...
+
+    def stats(self, f: StatsFilter, window: tuple[int, int], previous: tuple[int, int] | None) -> StatsData:
+        """/stats: the runs of `window` [start, end) and of `previous` by status, their error
+        messages, and the usage of their spans by model, all read in one snapshot."""
+        ...
+
+    def usage_breakdown(self, f: StatsFilter, start_us: int, end_us: int, key: UsageKey) -> Usage:
+        """/stats/breakdown: the usage of the spans of the window's runs, by `key`."""
+        ...
+
+    def run_usage(self, project_id: str, run_id: str) -> Usage:
+        """The usage of one run's spans by model (/runs/{run_id}/details)."""
+        ...
+
+    def run_timings(self, project_id: str, run_id: str, max_spans: int) -> RunTimings | None:
+        """A run's rollup and its first `max_spans` spans by start (typed timing and cost
+        columns only), for /runs/{run_id}/bottlenecks; None for an unknown run."""
+        ...
+
+    def recent_durations(
+        self,
+        project_id: str,
+        pairs: list[OpModel],
+        since_us: int,
+        until_us: int,
+        max_sample: int,
+        max_scan: int,
+    ) -> dict[OpModel, list[int]]:
+        """Per (operation, model), durations (µs, ascending) of spans that started in
+        [since_us, until_us]: of the `max_scan` most recent of the operation, the `max_sample`
+        most recent with the model."""
+        ...
+
+    def timeseries_aggregates(self, q: SeriesQuery) -> list[BucketAggregate]:
+        """Per-bucket sums, counts and rate parts for /metrics/timeseries."""
+        ...
+
+    def timeseries_values(self, q: SeriesQuery) -> list[BucketValues]:
+        """Per-bucket raw durations (µs), for the percentile metrics."""
+        ...
 
     def close(self) -> None: ...

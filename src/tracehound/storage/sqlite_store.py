@@ -13,9 +13,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from tracehound.model import Span
-from tracehound.storage import sqlite_runs, sqlite_spans
+from tracehound.storage import sqlite_runs, sqlite_spans, sqlite_stats
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
+from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, recent_durations, run_timings
 from tracehound.storage.sqlite_schema import migrate
+from tracehound.storage.sqlite_stats import StatsData, StatsFilter, Usage, UsageKey
+from tracehound.storage.sqlite_timeseries import (
+    BucketAggregate,
+    BucketValues,
+    SeriesQuery,
+    bucket_aggregates,
+    bucket_values,
+)
 from tracehound.storage.sqlite_writer import WriteResult, write_spans
 
 log = logging.getLogger(__name__)
@@ -191,3 +200,32 @@ class SqliteStore:
 
     def list_projects(self) -> list[dict[str, Any]]:
         return sqlite_spans.list_projects(self._read())
+
+    def stats(self, f: StatsFilter, window: tuple[int, int], previous: tuple[int, int] | None) -> StatsData:
+        return sqlite_stats.stats_data(self._read(), f, window, previous, self.cutoff_us())
+
+    def usage_breakdown(self, f: StatsFilter, start_us: int, end_us: int, key: UsageKey) -> Usage:
+        return sqlite_stats.breakdown(self._read(), f, start_us, end_us, key)
+
+    def run_usage(self, project_id: str, run_id: str) -> Usage:
+        return sqlite_stats.run_usage(self._read(), project_id, run_id)
+
+    def run_timings(self, project_id: str, run_id: str, max_spans: int) -> RunTimings | None:
+        return run_timings(self._read(), project_id, run_id, self.cutoff_us(), max_spans)
+
+    def recent_durations(
+        self,
+        project_id: str,
+        pairs: list[OpModel],
+        since_us: int,
+        until_us: int,
+        max_sample: int,
+        max_scan: int,
+    ) -> dict[OpModel, list[int]]:
+        return recent_durations(self._read(), project_id, pairs, since_us, until_us, max_sample, max_scan)
+
+    def timeseries_aggregates(self, q: SeriesQuery) -> list[BucketAggregate]:
+        return bucket_aggregates(self._read(), q, self.cutoff_us())
+
+    def timeseries_values(self, q: SeriesQuery) -> list[BucketValues]:
+        return bucket_values(self._read(), q, self.cutoff_us())

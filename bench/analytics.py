@@ -1,0 +1,277 @@
+"""The analytics benchmark: `/stats`, `/metrics/timeseries` and `/runs/{id}/bottlenecks` on the
+benchmark's million spans, each beside the query-time JSON aggregation that vLLora's schema
+forces (the baseline), in one run.
+
+    python bench/analytics.py                  # 1,000,000 spans
+    python bench/analytics.py --spans 100000   # a quick run
+
+The spans are written into a fresh data directory in-process, through the same normalising code
+and store the server uses (this benchmark times queries, not ingest; bench/run.py times ingest).
+Then `tracehound serve` starts on that directory, a 2,000-span run is sent to it over OTLP/gRPC
+by the OpenTelemetry SDK, and each endpoint is timed through HTTP. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.client
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import baseline
+from dataset import Spec, build_bodies
+
+from tracehound.analytics.percentiles import percentiles
+from tracehound.otlp.normalizing import normalize_body
+from tracehound.storage import SqliteStore
+
+TARGETS_MS = {"stats": 20.0, "timeseries": 30.0, "bottlenecks": 30.0}
+DAY_US = 86_400 * 1_000_000
+HOUR_US = 3_600 * 1_000_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def load_store(data_dir: Path, spec: Spec) -> int:
+    bodies = build_bodies(spec)
+    store = SqliteStore(data_dir)
+    batch: list[Any] = []
+    try:
+        for body in bodies.bodies:
+            batch += normalize_body(body, "application/x-protobuf", None, None, 1 << 30).spans
+            if len(batch) >= 20_000:
+                store.write(batch)
+                batch = []
+        store.write(batch)
+    finally:
+        store.close()
+    return bodies.stats.spans
+
+
+def send_big_run(grpc_port: int, spans: int) -> str:
+    """One run of `spans` spans: an agent looping over LLM calls and tool calls, some tools in
+    parallel, sent the way an SDK sends it."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import set_span_in_context
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("bench")
+    run_id = "bench-big-run"
+    base = time.time_ns() - 3_600 * 10**9
+    ms = 1_000_000
+    attrs = {"vllora.run_id": run_id}
+    root = tracer.start_span("run", attributes=attrs, start_time=base)
+    ctx = set_span_in_context(root)
+    t, made = base + ms, 1
+    while made < spans - 1:
+        llm = tracer.start_span(
+            "chat gpt-4o-mini",
+            context=ctx,
+            start_time=t,
+            attributes={
+                **attrs,
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.usage.input_tokens": 500,
+                "gen_ai.usage.output_tokens": 80,
+            },
+        )
+        t += 400 * ms
+        llm.end(end_time=t)
+        tools = []
+        for k in range(min(2, spans - 1 - made - 1)):
+            tool = tracer.start_span(
+                "execute_tool search",
+                context=ctx,
+                start_time=t + k * 5 * ms,
+                attributes={**attrs, "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"},
+            )
+            tools.append((tool, t + (150 + 40 * k) * ms))
+        for tool, end in tools:
+            tool.end(end_time=end)
+        t += 200 * ms
+        made += 1 + len(tools)
+    root.end(end_time=t + ms)
+    exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{grpc_port}", insecure=True)
+    finished = list(memory.get_finished_spans())
+    for i in range(0, len(finished), 500):
+        exporter.export(finished[i : i + 500])
+    exporter.shutdown()
+    return run_id
+
+
+def time_get(conn: http.client.HTTPConnection, path: str, requests: int) -> tuple[float, float, Any]:
+    def get() -> bytes:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise SystemExit(f"GET {path}: HTTP {response.status}: {body[:300]!r}")
+        return body
+
+    for _ in range(5):
+        get()
+    times = []
+    for _ in range(requests):
+        t0 = time.perf_counter()
+        get()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), statistics.quantiles(times, n=20)[-1], json.loads(get())
+
+
+# -- the baseline: vLLora's schema, aggregated at query time --------------------------------------
+
+_RUNS_SINCE = baseline._AGGREGATE.replace(
+    "GROUP BY run_id", "GROUP BY run_id HAVING MIN(start_time_us) >= :since"
+)
+
+
+def baseline_stats(conn: sqlite3.Connection, since_us: int) -> dict[str, Any]:
+    """/stats?period=last_day the vLLora way: aggregate every run from its spans, then summarise."""
+    rows = conn.execute(_RUNS_SINCE, {"project": baseline.PROJECT, "since": since_us}).fetchall()
+    durations = [(r[11] - r[10]) / 1000 for r in rows]
+    by_model = conn.execute(
+        """SELECT json_extract(attribute, '$.model_name') AS model, COUNT(*),
+               SUM(json_extract(attribute, '$.error') IS NOT NULL),
+               SUM(json_extract(json_extract(attribute, '$.cost'), '$.cost'))
+           FROM traces WHERE project_id = :project AND operation_name = 'model_call'
+               AND start_time_us >= :since GROUP BY model""",
+        {"project": baseline.PROJECT, "since": since_us},
+    ).fetchall()
+    return {
+        "runs": len(rows),
+        "cost": sum(r[7] or 0 for r in rows),
+        "failed": sum(1 for r in rows if r[12]),
+        "percentiles": percentiles(durations, (50, 90, 95, 99)),
+        "by_model": len(by_model),
+    }
+
+
+def baseline_timeseries(conn: sqlite3.Connection, since_us: int) -> int:
+    """Hourly cost over the last week the vLLora way."""
+    rows = conn.execute(
+        f"SELECT start_time_us / {HOUR_US} AS bucket, SUM(cost) FROM ({_RUNS_SINCE}) GROUP BY bucket",
+        {"project": baseline.PROJECT, "since": since_us},
+    ).fetchall()
+    return len(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spans", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--baseline-repeats", type=int, default=3)
+    parser.add_argument("--big-run-spans", type=int, default=2000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    spec = Spec(spans=args.spans)
+    work = Path(tempfile.mkdtemp(prefix="tracehound-analytics-"))
+    results: dict[str, Any] = {}
+    proc = None
+    try:
+        print(f"writing {args.spans:,} spans into a store ...", flush=True)
+        t0 = time.perf_counter()
+        results["spans"] = load_store(work / "db", spec)
+        results["load_s"] = time.perf_counter() - t0
+        port, grpc_port, http_port = _free_port(), _free_port(), _free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tracehound",
+                "serve",
+                "--port",
+                str(port),
+                "--otlp-grpc-port",
+                str(grpc_port),
+                "--otlp-http-port",
+                str(http_port),
+                "--data-dir",
+                str(work / "db"),
+                "--log-level",
+                "warning",
+            ],
+        )
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for _ in range(300):
+            try:
+                conn.request("GET", "/health")
+                conn.getresponse().read()
+                break
+            except OSError:
+                conn.close()
+                time.sleep(0.1)
+        print(f"sending a {args.big_run_spans:,}-span run ...", flush=True)
+        run_id = send_big_run(grpc_port, args.big_run_spans)
+        paths = {
+            "stats": "/stats?period=last_day",
+            "timeseries": "/metrics/timeseries?metric=cost&interval=1h&period=last_week",
+            "bottlenecks": f"/runs/{run_id}/bottlenecks",
+        }
+        floor = time_get(conn, "/health", args.requests)
+        results["floor_ms"] = floor[0]
+        for name, path in paths.items():
+            median, p95, body = time_get(conn, path, args.requests)
+            results[name] = {"median_ms": median, "p95_ms": p95}
+            if name == "bottlenecks":
+                results[name]["span_count"] = body.get("span_count")
+            print(f"  {path}: median {median:.2f} ms (p95 {p95:.2f})", flush=True)
+        conn.close()
+        print("loading the baseline ...", flush=True)
+        base = baseline.connect(work / "vllora.db")
+        baseline.load(base, spec)
+        now_us = time.time_ns() // 1000
+        for name, fn in (
+            ("stats", functools.partial(baseline_stats, base, now_us - DAY_US)),
+            ("timeseries", functools.partial(baseline_timeseries, base, now_us - 7 * DAY_US)),
+        ):
+            results[name]["baseline_ms"], _ = baseline.median_ms(fn, args.baseline_repeats)
+        base.close()
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    print(
+        f"\nspans {results['spans']:,} (written in {results['load_s']:.0f} s); HTTP floor "
+        f"{results['floor_ms']:.2f} ms"
+    )
+    print(f"{'endpoint':12} | {'median':>9} | {'p95':>9} | {'target':>7} | {'baseline':>11} | speed-up")
+    for name, target in TARGETS_MS.items():
+        r = results[name]
+        base_ms = r.get("baseline_ms")
+        ratio = f"{base_ms / r['median_ms']:,.0f}x" if base_ms else "no baseline"
+        met = "met" if r["median_ms"] <= target else "NOT MET"
+        print(
+            f"{name:12} | {r['median_ms']:7.2f}ms | {r['p95_ms']:7.2f}ms | {target:5.0f}ms | "
+            f"{(f'{base_ms:,.0f} ms' if base_ms else '-'):>11} | {ratio} ({met})"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

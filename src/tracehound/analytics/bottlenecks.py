@@ -1,0 +1,405 @@
+"""Where a run's time and money go: its slowest and costliest spans, the critical path that
+sets its wall-clock time, that time by kind, its parallelism, and the spans slow for their
+operation (docs/analytics.md defines every figure). O(n log n) over plain span records: children
+lists built once, each sorted once, and an iterative walk, so deep trees hit no recursion limit."""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tracehound.analytics.percentiles import nearest_rank
+from tracehound.model import KIND_LLM, KIND_OTHER, KIND_TOOL
+from tracehound.storage.base import TraceStore
+from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, SpanTiming
+
+# The spans of one run read for the analysis; later ones (by start) are left out: `truncated`.
+MAX_RUN_SPANS = 20_000
+# The reference population for outliers: same operation and model, started this long before now.
+BASELINE_WINDOW_DAYS = 7
+# Fewer reference spans than this and no span of that operation is called an outlier.
+MIN_SAMPLE = 20
+# The reference is the most recent spans of the (operation, model), found among the most recent
+# spans of the operation: enough for a stable p95 (the 190th of 200), and a bound on the work for
+# busy operations (hundreds of thousands of spans a week) and for models rare in them.
+MAX_SAMPLE = 200
+MAX_SCAN = 2_000
+# At most this many (operation, model) pairs of a run get a reference, those whose spans in the
+# run last longest: a run with many distinct operation names would otherwise cost one walk each.
+MAX_PAIRS = 20
+# How long a reference p95 is reused before it is read again, and how many are kept per store.
+REFERENCE_TTL_S = 60.0
+REFERENCE_CACHE_SIZE = 10_000
+
+GAP = -1  # the owner of critical-path time where no span of the path runs
+_DAY_US = 86_400 * 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """A run's spans as a forest. Spans whose parent is not in the run (roots, and children of
+    spans that have not arrived yet) are its tops. Finishes before starts are read as zero
+    durations."""
+
+    start: list[int]
+    finish: list[int]
+    children: list[list[int]]  # indexes, by start time
+    tops: list[int]  # by start time
+
+
+def build_tree(spans: Sequence[SpanTiming]) -> Tree:
+    start = [s.start_us for s in spans]
+    finish = [s.finish_us if s.finish_us > s.start_us else s.start_us for s in spans]
+    index: dict[str, int] = {}
+    for i, s in enumerate(spans):
+        index.setdefault(s.span_id, i)  # of two spans with one id (a broken exporter), the first
+    parents = [s.parent_span_id for s in spans]
+    children: list[list[int]] = [[] for _ in spans]
+    tops: list[int] = []
+    for i in sorted(range(len(spans)), key=start.__getitem__):
+        parent = parents[i]
+        p = index.get(parent) if parent is not None else None
+        if p is None or p == i:
+            tops.append(i)
+        else:
+            children[p].append(i)
+    return Tree(start, finish, children, tops)
+
+
+def self_times(tree: Tree) -> list[int]:
+    """Per span, µs of its own interval not covered by the union of its children's intervals
+    (clipped to it), so overlapping children are not subtracted twice."""
+    start, finish = tree.start, tree.finish
+    out: list[int] = []
+    for i, kids in enumerate(tree.children):
+        s, f = start[i], finish[i]
+        covered = 0
+        run_s = run_e = s  # the union's current stretch, empty to begin with
+        for c in kids:  # by start, and clipping keeps that order
+            cs = start[c] if start[c] > s else s
+            ce = finish[c] if finish[c] < f else f
+            if ce <= cs:
+                continue
+            if cs > run_e:
+                covered += run_e - run_s
+                run_s, run_e = cs, ce
+            elif ce > run_e:
+                run_e = ce
+        out.append(f - s - covered - (run_e - run_s))
+    return out
+
+
+def _extents(tree: Tree) -> tuple[list[int], list[int], list[int]]:
+    """Earliest start and latest finish over each span's subtree, and its depth. A child that
+    outlives its parent (async work) or starts before it (clock skew) widens the parent's
+    extent, so the walk below still finds it. Spans not reachable from a top (a parent cycle)
+    keep their own interval and are never walked."""
+    lo, hi = tree.start[:], tree.finish[:]
+    depth = [0] * len(lo)
+    order: list[int] = []
+    stack = list(tree.tops)
+    while stack:
+        i = stack.pop()
+        order.append(i)
+        for c in tree.children[i]:
+            depth[c] = depth[i] + 1
+            stack.append(c)
+    for i in reversed(order):  # children before their parents
+        for c in tree.children[i]:
+            if lo[c] < lo[i]:
+                lo[i] = lo[c]
+            if hi[c] > hi[i]:
+                hi[i] = hi[c]
+    return lo, hi, depth
+
+
+def critical_path(tree: Tree, run_start: int, run_end: int, span_ids: Sequence[str]) -> list[tuple[int, int]]:
+    """The critical path as (span index or GAP, µs on the path), in the order the path reaches
+    them; the µs add up to run_end - run_start (widened to the spans if they reach further).
+
+    The backward walk: start at the run's end, inside a virtual span covering the run whose
+    children are the tops. In a span, take the child that ends last no later than the current
+    point t; the time after that child's end is the span's own; continue into the child from its
+    end; back in the span, t becomes the child's start and the next child must end by then, so
+    a sibling that overlaps a child on the path is skipped. What remains before the last child
+    belongs to the span. Time a span owns outside its own interval (between an async child and
+    the span, or the virtual span's time) is a gap. Of children ending together, the longer one
+    is taken, then the lower span id."""
+    start, finish = tree.start, tree.finish
+    lo_ext, hi_ext, depth = _extents(tree)
+    for i in tree.tops:
+        run_start = min(run_start, lo_ext[i])
+        run_end = max(run_end, hi_ext[i])
+    segments: list[tuple[int, int, int]] = []  # (from, to, owner), latest first
+
+    def attribute(node: int, a: int, b: int) -> None:
+        if node == GAP:
+            segments.append((a, b, GAP))
+            return
+        s, f = start[node], finish[node]
+        if b > f:
+            segments.append((max(a, f), b, GAP))
+        x, y = max(a, s), min(b, f)
+        if y > x:
+            segments.append((x, y, node))
+        if a < s:
+            segments.append((a, min(b, s), GAP))
+
+    def latest_first(kids: list[int]) -> list[int]:
+        live = [k for k in kids if hi_ext[k] > lo_ext[k]]  # zero-length subtrees carry no time
+        if len(live) > 1:
+            live.sort(key=lambda k: (-hi_ext[k], lo_ext[k], span_ids[k]))
+        return live
+
+    # The span being walked: its children latest first, the next one to look at, the point t
+    # (everything after it is attributed) and the start of its extent. Its parents wait on
+    # `stack`, each with its t already moved to the start of the child being walked.
+    node, kids, pos, t, low = GAP, latest_first(tree.tops), 0, run_end, run_start
+    stack: list[tuple[int, list[int], int, int, int]] = []
+    entered: list[int] = []
+    while True:
+        child = GAP
+        while pos < len(kids) and t > low:
+            k = kids[pos]
+            pos += 1
+            if hi_ext[k] <= t:
+                child = k
+                break
+        if child != GAP:
+            if hi_ext[child] < t:
+                attribute(node, hi_ext[child], t)
+            stack.append((node, kids, pos, lo_ext[child], low))
+            entered.append(child)
+            kids = latest_first(tree.children[child])
+            node, pos, t, low = child, 0, hi_ext[child], lo_ext[child]
+            continue
+        if t > low:
+            attribute(node, low, t)
+        if not stack:
+            break
+        node, kids, pos, t, low = stack.pop()
+
+    on_path = dict.fromkeys(entered, 0)
+    gaps: list[list[int]] = []  # [start, µs], contiguous gap segments merged
+    previous = None
+    for a, b, owner in reversed(segments):
+        if owner != GAP:
+            on_path[owner] += b - a
+        elif previous == GAP:
+            gaps[-1][1] += b - a
+        else:
+            gaps.append([a, b - a])
+        previous = owner
+    # Spans in the order the walk reaches them in time (a parent before a child starting with
+    # it); a gap after any span that starts at the same instant.
+    keyed = [((lo_ext[i], depth[i], i), i, us) for i, us in on_path.items()]
+    keyed += [((a, len(start), 0), GAP, us) for a, us in gaps]
+    keyed.sort()
+    return [(owner, us) for _, owner, us in keyed]
+
+
+def _ms(us: int) -> float:
+    return us / 1000
+
+
+def _percent(part: float, whole: float) -> float | None:
+    return round(100 * part / whole, 2) if whole > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """The reference population of one (operation, model): its nearest-rank p95 and size."""
+
+    p95_us: float | None
+    sample_size: int
+
+
+def reference(durations: Sequence[int]) -> Reference:
+    """The reference of ascending durations (µs)."""
+    return Reference(nearest_rank(durations, 95), len(durations))
+
+
+def _outliers(
+    spans: Sequence[SpanTiming],
+    durations: list[int],
+    references: Mapping[OpModel, Reference],
+    limit: int,
+    min_sample: int,
+) -> list[dict[str, Any]]:
+    found: list[tuple[float, int, str, int, Reference]] = []
+    for i, s in enumerate(spans):
+        ref = references.get((s.operation_name, s.model))
+        if ref is None or ref.p95_us is None or ref.sample_size < min_sample:
+            continue
+        if durations[i] > ref.p95_us:
+            found.append((ref.p95_us - durations[i], s.start_us, s.span_id, i, ref))
+    out = []
+    for _, _, _, i, ref in heapq.nsmallest(limit, found):
+        s = spans[i]
+        out.append(
+            {
+                "span_id": s.span_id,
+                "operation_name": s.operation_name,
+                "model": s.model,
+                "duration_ms": _ms(durations[i]),
+                "p95_ms": (ref.p95_us or 0.0) / 1000,
+                "sample_size": ref.sample_size,
+            }
+        )
+    return out
+
+
+def analyze(
+    run: RunTimings,
+    references: Mapping[OpModel, Reference],
+    limit: int,
+    min_sample: int = MIN_SAMPLE,
+) -> dict[str, Any]:
+    """The bottleneck report of one run (the JSON object every front door answers with), with
+    the reference of each (operation, model) that has one. Ties in every list break on start
+    time, then span id."""
+    spans = run.spans
+    tree = build_tree(spans)
+    lo = min(run.start_us, min(tree.start, default=run.start_us))
+    hi = max(run.finish_us, max(tree.finish, default=run.finish_us))
+    wall = hi - lo
+    durations = [f - s for s, f in zip(tree.start, tree.finish, strict=True)]
+    own = self_times(tree)
+    ids = [s.span_id for s in spans]
+    path = critical_path(tree, lo, hi, ids)
+
+    by_duration = zip([-d for d in durations], tree.start, ids, range(len(spans)), strict=True)
+    slowest = [i for *_, i in heapq.nsmallest(limit, by_duration)]
+    counted = [(s.cost, i) for i, s in enumerate(spans) if s.usage_counted and s.cost is not None]
+    by_cost = [(-cost, tree.start[i], ids[i], i) for cost, i in counted if cost > 0]
+    costly = [i for *_, i in heapq.nsmallest(limit, by_cost)]
+
+    by_kind = {KIND_LLM: 0, KIND_TOOL: 0}
+    entries = []
+    for owner, us in path:
+        if owner == GAP:
+            entries.append(
+                {"span_id": None, "operation_name": "other", "kind": KIND_OTHER, "path_ms": _ms(us)}
+            )
+            continue
+        s = spans[owner]
+        if s.kind in by_kind:
+            by_kind[s.kind] += us
+        entries.append(
+            {"span_id": s.span_id, "operation_name": s.operation_name, "kind": s.kind, "path_ms": _ms(us)}
+        )
+
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "span_count": run.span_count,
+        "truncated": run.truncated,
+        "wall_time_ms": _ms(wall),
+        "slowest_spans": [
+            {
+                "span_id": spans[i].span_id,
+                "operation_name": spans[i].operation_name,
+                "kind": spans[i].kind,
+                "duration_ms": _ms(durations[i]),
+                "percent_of_total": _percent(durations[i], wall),
+                "self_time_ms": _ms(own[i]),
+            }
+            for i in slowest
+        ],
+        "expensive_spans": [
+            {
+                "span_id": spans[i].span_id,
+                "operation_name": spans[i].operation_name,
+                "model": spans[i].model,
+                "cost": spans[i].cost,
+                "percent_of_cost": _percent(spans[i].cost or 0.0, run.cost),
+            }
+            for i in costly
+        ],
+        "critical_path": entries,
+        "time_by_kind": {
+            "llm_ms": _ms(by_kind[KIND_LLM]),
+            "tool_ms": _ms(by_kind[KIND_TOOL]),
+            "other_ms": _ms(wall - by_kind[KIND_LLM] - by_kind[KIND_TOOL]),
+        },
+        "parallelism": round(sum(own) / wall, 3) if wall > 0 else None,
+        "outliers": _outliers(spans, durations, references, limit, min_sample),
+        "outlier_reference": {
+            "window_days": BASELINE_WINDOW_DAYS,
+            "min_sample": min_sample,
+            "max_sample": MAX_SAMPLE,
+            "max_scan": MAX_SCAN,
+            "cache_ttl_s": REFERENCE_TTL_S,
+        },
+    }
+
+
+def reference_pairs(spans: Sequence[SpanTiming], max_pairs: int = MAX_PAIRS) -> list[OpModel]:
+    """The (operation, model) pairs of a run that get an outlier reference: those whose longest
+    span in the run is longest, at most `max_pairs`."""
+    longest: dict[OpModel, int] = {}
+    for s in spans:
+        key = (s.operation_name, s.model)
+        d = s.finish_us - s.start_us
+        if d > longest.get(key, -1):
+            longest[key] = d
+    ranked = sorted(longest, key=lambda k: (-longest[k], k[0], k[1] or ""))
+    return ranked[:max_pairs]
+
+
+class ReferenceCache:
+    """References per store and (project, operation, model), reused for `ttl_s`: a 7-day p95
+    moves slowly, and reading one costs up to MAX_SCAN row reads, most of a cold request's
+    time. Safe to share between threads."""
+
+    def __init__(self, ttl_s: float = REFERENCE_TTL_S, max_entries: int = REFERENCE_CACHE_SIZE) -> None:
+        self._ttl_us = int(ttl_s * 1_000_000)
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+        self._stores: weakref.WeakKeyDictionary[TraceStore, dict[tuple[str, OpModel], tuple[int, Reference]]]
+        self._stores = weakref.WeakKeyDictionary()
+
+    def get(
+        self, store: TraceStore, project_id: str, pairs: Sequence[OpModel], now_us: int
+    ) -> dict[OpModel, Reference]:
+        out: dict[OpModel, Reference] = {}
+        missing: list[OpModel] = []
+        with self._lock:
+            entries = self._stores.setdefault(store, {})
+            for pair in pairs:
+                hit = entries.get((project_id, pair))
+                if hit is not None and now_us - hit[0] < self._ttl_us:
+                    out[pair] = hit[1]
+                else:
+                    missing.append(pair)
+        if not missing:
+            return out
+        since = now_us - BASELINE_WINDOW_DAYS * _DAY_US
+        fetched = store.recent_durations(project_id, missing, since, now_us, MAX_SAMPLE, MAX_SCAN)
+        with self._lock:
+            entries = self._stores.setdefault(store, {})
+            for pair in missing:
+                out[pair] = ref = reference(fetched.get(pair, []))
+                entries.pop((project_id, pair), None)  # re-inserted last: the oldest go first
+                entries[(project_id, pair)] = (now_us, ref)
+            while len(entries) > self._max_entries:
+                del entries[next(iter(entries))]
+        return out
+
+
+_REFERENCES = ReferenceCache()
+
+
+def run_bottlenecks(
+    store: TraceStore, project_id: str, run_id: str, limit: int, cache: ReferenceCache = _REFERENCES
+) -> dict[str, Any] | None:
+    """The bottleneck report of a run, or None when the project has no such run."""
+    run = store.run_timings(project_id, run_id, MAX_RUN_SPANS)
+    if run is None:
+        return None
+    references = cache.get(store, project_id, reference_pairs(run.spans), store.now_us())
+    return analyze(run, references, limit)

@@ -1,0 +1,153 @@
+"""What a run's bottleneck analysis reads: the run's rollup, its spans' typed timing and cost
+columns (never the attribute JSON), and recent durations of the same operations in the project.
+
+The record types here are what every backend returns; the analysis itself lives in
+`tracehound.analytics.bottlenecks`."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from tracehound.model import RunStatus
+from tracehound.storage.sqlite_runs import run_status
+from tracehound.storage.sqlite_spans import run_trace_keys
+
+
+class SpanTiming(NamedTuple):
+    span_id: str
+    parent_span_id: str | None
+    operation_name: str
+    kind: str
+    model: str | None
+    start_us: int
+    finish_us: int
+    cost: float | None
+    usage_counted: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunTimings:
+    run_id: str
+    status: RunStatus
+    span_count: int
+    start_us: int
+    finish_us: int
+    cost: float
+    spans: list[SpanTiming]
+    truncated: bool
+
+
+# Operation and model of a span; the model may be None, which matches None only.
+OpModel = tuple[str, str | None]
+
+_RUN = """
+    SELECT start_time_us, finish_time_us, span_count, root_count, error_count, last_seen_us, cost
+    FROM runs WHERE project_id = ? AND run_id = ?
+"""
+
+# In no particular order unless the run has more spans than are read: sorting costs more than
+# the analysis needs, which breaks ties by span id.
+_SPANS = """
+    SELECT span_id, parent_span_id, operation_name, kind, model, start_time_us, finish_time_us,
+        cost, usage_counted
+    FROM spans WHERE trace_key IN ({marks}) AND project_id = ? AND run_id = ? {order} LIMIT ?
+"""
+
+# Both walk spans_op backwards from the window's end, through at most `scan` spans of the
+# operation: the inner LIMIT bounds the work for a model that is rare in a busy operation, and
+# the outer one stops the walk (a lazy co-routine) once `n` spans of the model are found.
+_DURATIONS_OF_MODEL = """
+    SELECT d FROM (
+        SELECT model AS m, max(finish_time_us - start_time_us, 0) AS d FROM spans
+        WHERE project_id = ? AND operation_name = ? AND start_time_us >= ? AND start_time_us <= ?
+        ORDER BY start_time_us DESC LIMIT ?
+    ) WHERE m IS ? LIMIT ?
+"""
+
+_DURATIONS_OF_OPERATION = """
+    SELECT model, max(finish_time_us - start_time_us, 0) FROM spans
+    WHERE project_id = ? AND operation_name = ? AND start_time_us >= ? AND start_time_us <= ?
+    ORDER BY start_time_us DESC LIMIT ?
+"""
+
+# Keeps each IN list well below SQLite's bound on host parameters.
+_KEYS_PER_QUERY = 500
+
+
+def run_timings(
+    conn: sqlite3.Connection, project_id: str, run_id: str, cutoff_us: int, max_spans: int
+) -> RunTimings | None:
+    """The run's rollup and its spans, at most `max_spans` of them (then the earliest by start),
+    read in one snapshot so that the spans agree with the rollup's bounds and cost."""
+    conn.execute("BEGIN")
+    try:
+        row = conn.execute(_RUN, (project_id, run_id)).fetchone()
+        if row is None:
+            return None
+        truncated = row["span_count"] > max_spans
+        sql = _SPANS.replace("{order}", "ORDER BY start_time_us, span_id" if truncated else "")
+        keys = run_trace_keys(conn, project_id, [run_id])
+        spans: list[SpanTiming] = []
+        cur = conn.cursor()
+        cur.row_factory = None
+        for i in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = keys[i : i + _KEYS_PER_QUERY]
+            cur.execute(
+                sql.replace("{marks}", ",".join("?" * len(chunk))), (*chunk, project_id, run_id, max_spans)
+            )
+            spans.extend(map(SpanTiming._make, cur))
+        if truncated and len(keys) > _KEYS_PER_QUERY:
+            spans.sort(key=lambda s: (s.start_us, s.span_id))
+            del spans[max_spans:]
+        return RunTimings(
+            run_id=run_id,
+            status=run_status(row, cutoff_us),
+            span_count=int(row["span_count"]),
+            start_us=int(row["start_time_us"]),
+            finish_us=int(row["finish_time_us"]),
+            cost=float(row["cost"]),
+            spans=spans,
+            truncated=truncated,
+        )
+    finally:
+        conn.execute("COMMIT")
+
+
+def recent_durations(
+    conn: sqlite3.Connection,
+    project_id: str,
+    pairs: Iterable[OpModel],
+    since_us: int,
+    until_us: int,
+    max_sample: int,
+    max_scan: int,
+) -> dict[OpModel, list[int]]:
+    """Durations (µs, ascending) of the project's spans of each (operation, model) that started
+    in [since_us, until_us]: of the `max_scan` most recent spans of the operation, the
+    `max_sample` most recent with that model."""
+    models: dict[str, list[str | None]] = {}
+    for op, model in pairs:
+        models.setdefault(op, []).append(model)
+    out: dict[OpModel, list[int]] = {}
+    cur = conn.cursor()
+    cur.row_factory = None
+    for op, wanted in models.items():
+        if len(wanted) == 1:
+            cur.execute(
+                _DURATIONS_OF_MODEL, (project_id, op, since_us, until_us, max_scan, wanted[0], max_sample)
+            )
+            out[(op, wanted[0])] = sorted(d for (d,) in cur)
+            continue
+        # Several models of one operation: one walk serves them all.
+        found: dict[str | None, list[int]] = {m: [] for m in wanted}
+        cur.execute(_DURATIONS_OF_OPERATION, (project_id, op, since_us, until_us, max_scan))
+        for model, d in cur:
+            durations = found.get(model)
+            if durations is not None and len(durations) < max_sample:
+                durations.append(d)
+        for model, durations in found.items():
+            out[(op, model)] = sorted(durations)
+    return out
