@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 _MINUTE = 60
@@ -29,6 +30,9 @@ PERIODS: dict[str, int] = {
     "last_90_days": 90 * _DAY,
     "last_year": 365 * _DAY,
 }
+
+
+DEFAULT_PERIOD = "last_day"
 
 
 class UnknownPeriod(ValueError):
@@ -71,3 +75,35 @@ def parse_instant_us(value: str) -> int:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class BadWindow(ValueError):
+    """Window parameters that contradict each other."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """[start_us, end_us), and the window of equal length just before it (None for `all`)."""
+
+    start_us: int
+    end_us: int
+    previous: tuple[int, int] | None
+
+
+def resolve_window(period: str | None, start_us: int | None, end_us: int | None, now_us: int) -> Window:
+    """`start` (and `end`, default now) give the window; otherwise `period` (default last_day)
+    ending at `end` or now. Raises UnknownPeriod or BadWindow."""
+    if period is not None and start_us is not None:
+        raise BadWindow("give either period or start (with an optional end), not both")
+    end = now_us if end_us is None else end_us
+    if start_us is None:
+        start = period_start_us(period or DEFAULT_PERIOD, end)
+        start = 0 if start is None else max(start, 0)  # None: `all`
+    else:
+        start = start_us
+    if start >= end:
+        raise BadWindow(f"start ({start} µs) must be before end ({end} µs)")
+    if start == 0:  # nothing precedes the epoch
+        return Window(start, end, None)
+    length = end - start
+    return Window(start, end, (max(start - length, 0), start))

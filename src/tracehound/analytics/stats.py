@@ -10,9 +10,8 @@ from typing import Any
 
 from tracehound.analytics.percentiles import nearest_rank
 from tracehound.storage.sqlite_stats import ErrorHit, RunFigures, StatsData, Usage, UsageKey
-from tracehound.timeparse import period_start_us
+from tracehound.timeparse import Window
 
-DEFAULT_PERIOD = "last_day"
 TOP_ERRORS = 10
 
 # The name of the key field in a usage row.
@@ -22,38 +21,6 @@ _KEY_FIELDS: dict[UsageKey, str] = {
     "label": "label",
     "thread": "thread_id",
 }
-
-
-class BadWindow(ValueError):
-    """Window parameters that contradict each other."""
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """[start_us, end_us), and the window of equal length just before it (None for `all`)."""
-
-    start_us: int
-    end_us: int
-    previous: tuple[int, int] | None
-
-
-def resolve_window(period: str | None, start_us: int | None, end_us: int | None, now_us: int) -> Window:
-    """`start` (and `end`, default now) give the window; otherwise `period` (default last_day)
-    ending at `end` or now. Raises UnknownPeriod or BadWindow."""
-    if period is not None and start_us is not None:
-        raise BadWindow("give either period or start (with an optional end), not both")
-    end = now_us if end_us is None else end_us
-    if start_us is None:
-        start = period_start_us(period or DEFAULT_PERIOD, end)
-        start = 0 if start is None else max(start, 0)  # None: `all`
-    else:
-        start = start_us
-    if start >= end:
-        raise BadWindow(f"start ({start} µs) must be before end ({end} µs)")
-    if start == 0:  # nothing precedes the epoch
-        return Window(start, end, None)
-    length = end - start
-    return Window(start, end, (max(start - length, 0), start))
 
 
 def _ms(us: float | None) -> float | None:

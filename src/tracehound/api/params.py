@@ -13,6 +13,14 @@ from fastapi import Query, Request
 from tracehound.api.errors import bad_request
 from tracehound.model import RUN_STATUSES, RunStatus
 from tracehound.storage.queries import ListFilter
+from tracehound.timeparse import (
+    BadInstant,
+    BadWindow,
+    UnknownPeriod,
+    Window,
+    parse_instant_us,
+    resolve_window,
+)
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
@@ -121,3 +129,30 @@ def check_page(limit: int, offset: int, max_page_size: int) -> None:
         raise bad_request(f"offset must be 0 or more, got {offset}")
     if offset > MAX_OFFSET:
         raise bad_request(f"offset must be at most {MAX_OFFSET}, got {offset}")
+
+
+def instant_us(name: str, value: str | None) -> int | None:
+    """A time parameter given as µs since the epoch or ISO 8601; blank means absent."""
+    if value is None or not value.strip():
+        return None
+    try:
+        us = parse_instant_us(value)
+    except BadInstant as exc:
+        raise bad_request(f"{name}: {exc}") from None
+    if not 0 <= us <= MAX_TIME_US:
+        raise bad_request(f"{name} must lie between 1970 and the end of 9999, got {value!r}")
+    return us
+
+
+def window(now_us: int, period: str | None, start: str | None, end: str | None) -> Window:
+    """The time window of an analytics request: `start` (and `end`, default now), or `period`
+    (default last_day) ending at `end` or now."""
+    try:
+        return resolve_window(
+            (period.strip() or None) if period else None,
+            instant_us("start", start),
+            instant_us("end", end),
+            now_us,
+        )
+    except (UnknownPeriod, BadWindow) as exc:
+        raise bad_request(str(exc)) from None

@@ -10,41 +10,15 @@ from tracehound.api.context import AppContext, ctx
 from tracehound.api.errors import bad_request
 from tracehound.api.responses import JSONResponse
 from tracehound.api.schemas import ERRORS, Timeseries, TimeseriesByModel
-from tracehound.timeparse import PERIODS, BadInstant, UnknownPeriod, parse_instant_us, period_start_us
 
 router = APIRouter(tags=["metrics"])
 
-DEFAULT_PERIOD = "last_day"
-
-
-def _instant(name: str, value: str) -> int:
-    try:
-        us = parse_instant_us(value)
-    except BadInstant as exc:
-        raise bad_request(f"{name}: {exc}") from None
-    if not 0 <= us <= params.MAX_TIME_US:
-        raise bad_request(f"{name} must lie between 0 and {params.MAX_TIME_US} µs since the epoch, got {us}")
-    return us
-
 
 def _range(now_us: int, period: str | None, start: str | None, end: str | None) -> tuple[int, int]:
-    """`period` ending now, or `start`/`end` (a missing end is now; a missing start is one
-    default period before the end). Mixing the two forms is refused rather than guessed at."""
-    if period is not None and (start is not None or end is not None):
-        raise bad_request("give either period or start/end, not both")
-    if start is None and end is None:
-        name = period or DEFAULT_PERIOD
-        if name == "all":
-            raise bad_request("period=all has no start to bucket from: use a named period or start/end")
-        try:
-            first = period_start_us(name, now_us)
-        except UnknownPeriod:
-            raise bad_request(f"unknown period {name!r}; use one of: {', '.join(PERIODS)}") from None
-        assert first is not None  # only `all` has no start
-        return max(first, 0), now_us
-    hi = now_us if end is None else _instant("end", end)
-    lo = max(hi - PERIODS[DEFAULT_PERIOD] * 1_000_000, 0) if start is None else _instant("start", start)
-    return lo, hi
+    span = params.window(now_us, period, start, end)
+    if span.start_us == 0 and (period or "").strip() == "all":
+        raise bad_request("period=all has no start to bucket from: use a named period or start/end")
+    return span.start_us, span.end_us
 
 
 @router.get(

@@ -9,40 +9,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from tracehound.analytics import stats
 from tracehound.api import params
 from tracehound.api.context import AppContext, ctx
-from tracehound.api.errors import bad_request
 from tracehound.api.responses import JSONResponse
 from tracehound.api.schemas import ERRORS, Stats, UsageBreakdown
 from tracehound.storage.sqlite_stats import StatsFilter
-from tracehound.timeparse import BadInstant, UnknownPeriod, parse_instant_us
 
 router = APIRouter(tags=["stats"])
 
 _PERIOD = "last_hour, last_day (default), last_week, last_month, … or all; ends at `end` if given"
 _INSTANT = "µs since the epoch or ISO 8601 (2026-11-26T08:00:00Z)"
-
-
-def _instant(name: str, value: str | None) -> int | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        us = parse_instant_us(value)
-    except BadInstant as exc:
-        raise bad_request(f"{name}: {exc}") from None
-    if not 0 <= us <= params.MAX_TIME_US:
-        raise bad_request(f"{name} must lie between 1970 and the end of 9999, got {value!r}")
-    return us
-
-
-def _window(c: AppContext, period: str | None, start: str | None, end: str | None) -> stats.Window:
-    try:
-        return stats.resolve_window(
-            (period.strip() or None) if period else None,
-            _instant("start", start),
-            _instant("end", end),
-            c.store.now_us(),
-        )
-    except (UnknownPeriod, stats.BadWindow) as exc:
-        raise bad_request(str(exc)) from None
 
 
 def _filter(
@@ -69,7 +43,7 @@ def get_stats(
     labels: str | None = Query(None, description="CSV: runs with a span carrying one of these labels"),
     model_name: str | None = Query(None, description="Runs that used or requested this model"),
 ) -> JSONResponse:
-    window = _window(c, period, start, end)
+    window = params.window(c.store.now_us(), period, start, end)
     data = c.store.stats(
         _filter(request, thread_ids, labels, model_name), (window.start_us, window.end_us), window.previous
     )
@@ -95,7 +69,7 @@ def get_breakdown(
     limit: int = Query(100, description="Rows to return, most expensive first"),
 ) -> JSONResponse:
     params.check_page(limit, 0, c.settings.max_page_size)
-    window = _window(c, period, start, end)
+    window = params.window(c.store.now_us(), period, start, end)
     f = _filter(request, thread_ids, labels, model_name)
     usage = c.store.usage_breakdown(f, window.start_us, window.end_us, by)
     return JSONResponse(stats.breakdown(window, by, usage, limit))
