@@ -136,7 +136,7 @@ def test_running_until_root_arrives(spans: SpanFactory, api: httpx.Client) -> No
 
 
 def test_idle_timeout_ends_running(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    server = start_server(tmp_path / "idle", "--idle-timeout", "1")
+    server = start_server(tmp_path / "idle", "--idle-timeout", "3")
     try:
         factory = SpanFactory(server.otlp_grpc, server.otlp_http, "idle")
         t = factory.trace()
@@ -144,7 +144,7 @@ def test_idle_timeout_ends_running(tmp_path) -> None:  # type: ignore[no-untyped
         factory.send(t)
         with server.client("idle") as c:
             assert get_json(c, "/runs")["data"][0]["status"] == "running"
-            time.sleep(1.5)
+            time.sleep(3.5)
             assert get_json(c, "/runs")["data"][0]["status"] == "completed"
             assert get_json(c, "/runs", {"status": "completed"})["pagination"]["total"] == 1
             assert get_json(c, "/runs", {"status": "running"})["pagination"]["total"] == 0
