@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 # OTLP status codes (opentelemetry.proto.trace.v1.Status.StatusCode).
 STATUS_UNSET = 0
 STATUS_OK = 1
@@ -101,3 +103,15 @@ class Span:
     def has_usage(self) -> bool:
         """Carries billing for a call: a cost or token counts."""
         return self.cost is not None or self.input_tokens is not None or self.output_tokens is not None
+
+
+def to_json(value: Any) -> str:
+    """How span attributes, events and resources are stored: JSON text, with anything JSON has
+    no type for rendered as a string."""
+    return orjson.dumps(value, default=str).decode()
+
+
+def events_to_json(events: list[SpanEvent]) -> str | None:
+    if not events:
+        return None
+    return to_json([{"name": e.name, "time_us": e.time_us, "attributes": e.attributes} for e in events])

@@ -11,6 +11,7 @@ import orjson
 from fastapi import Query, Request
 
 from tracehound.api.errors import bad_request
+from tracehound.ids import trace_id_candidates
 from tracehound.model import RUN_STATUSES, RunStatus
 from tracehound.storage.queries import ListFilter
 from tracehound.timeparse import (
@@ -73,6 +74,11 @@ def csv(value: str | None) -> tuple[str, ...]:
     if value is None:
         return ()
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def trace_ids(value: str | None) -> tuple[str, ...]:
+    """A CSV of trace ids, each in hex or vLLora's UUID form, as stored hex."""
+    return tuple(h for t in csv(value) for h in trace_id_candidates(t))
 
 
 def list_filter(value: str | None) -> ListFilter:

@@ -12,7 +12,6 @@ from tracehound.api.context import AppContext, ctx
 from tracehound.api.errors import bad_request
 from tracehound.api.responses import JSONResponse
 from tracehound.api.schemas import ERRORS, BatchSpans, GroupPage, SpanPage
-from tracehound.ids import trace_id_candidates
 from tracehound.storage.queries import GroupKey, GroupQuery
 from tracehound.views import group_object, paginated
 
@@ -50,7 +49,7 @@ def list_groups(
         group_by=group_by,
         bucket_size_s=_bucket(bucket_size),
         thread_ids=params.csv(thread_ids),
-        trace_ids=tuple(h for t in params.csv(trace_ids) for h in trace_id_candidates(t)),
+        trace_ids=params.trace_ids(trace_ids),
         labels=params.csv(labels),
         model_name=model_name or None,
         type_filter=type_filter,

@@ -12,7 +12,6 @@ from tracehound.api.context import AppContext, ctx
 from tracehound.api.errors import ApiError, bad_request
 from tracehound.api.responses import JSONResponse
 from tracehound.api.schemas import ERRORS, RunDetails, RunPage, SpanPage
-from tracehound.ids import trace_id_candidates
 from tracehound.storage.queries import RunQuery
 from tracehound.timeparse import UnknownPeriod, period_start_us
 from tracehound.views import paginated, run_details_object, run_object
@@ -78,7 +77,7 @@ def list_runs(
         project_id=params.project_id(request),
         run_ids=params.csv(run_ids),
         thread_ids=params.csv(thread_ids),
-        trace_ids=tuple(h for t in params.csv(trace_ids) for h in trace_id_candidates(t)),
+        trace_ids=params.trace_ids(trace_ids),
         labels=params.csv(labels),
         model_name=model_name or None,
         type_filter=type_filter,

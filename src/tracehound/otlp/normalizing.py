@@ -11,11 +11,10 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
-import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tracehound.conventions import normalize
-from tracehound.model import Span
+from tracehound.model import Span, events_to_json, to_json
 from tracehound.otlp.decode import decompress, parse_request, raw_spans
 
 _FIELDS = tuple(f.name for f in fields(Span))
@@ -47,25 +46,17 @@ def normalize_body(
 # -- across a process boundary ------------------------------------------------------------------
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
-
-
 def pack(result: Normalized) -> tuple[list[tuple[Any, ...]], int, str]:
     """Spans as field tuples, their dicts rendered once as JSON: far cheaper to pickle."""
     resources: dict[int, str] = {}
     rows = []
     for span in result.spans:
-        span.attributes_json = _dumps(span.attributes)
-        span.events_json = (
-            _dumps([{"name": e.name, "time_us": e.time_us, "attributes": e.attributes} for e in span.events])
-            if span.events
-            else None
-        )
+        span.attributes_json = to_json(span.attributes)
+        span.events_json = events_to_json(span.events)
         if span.resource:
             text = resources.get(id(span.resource))
             if text is None:
-                text = resources[id(span.resource)] = _dumps(span.resource)
+                text = resources[id(span.resource)] = to_json(span.resource)
             span.resource_json = text
         span.attributes, span.events, span.resource = {}, [], {}
         rows.append(tuple(getattr(span, name) for name in _FIELDS))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from tracehound.model import RunStatus
@@ -20,10 +20,6 @@ class ListFilter:
     values: tuple[str, ...] = ()
     is_null: bool = False
     not_null: bool = False
-
-    @property
-    def active(self) -> bool:
-        return bool(self.values) or self.is_null or self.not_null
 
 
 NO_FILTER = ListFilter()
@@ -99,4 +95,3 @@ class Page:
     total: int
     limit: int
     offset: int
-    extra: dict[str, Any] = field(default_factory=dict)

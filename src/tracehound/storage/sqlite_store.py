@@ -136,7 +136,7 @@ class SqliteStore:
 
     def cutoff_us(self) -> int:
         """Runs whose last span arrived after this instant, with no root yet, are running."""
-        return int(self.clock() * 1_000_000) - self.idle_timeout_us
+        return self.now_us() - self.idle_timeout_us
 
     def now_us(self) -> int:
         return int(self.clock() * 1_000_000)

@@ -8,10 +8,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import orjson
-
 from tracehound.ids import hex_key, text_key
-from tracehound.model import Span
+from tracehound.model import Span, events_to_json, to_json
 from tracehound.storage.rollups import (
     RUN_FILTER_FACETS,
     THREAD_FILTER_FACETS,
@@ -56,18 +54,6 @@ class WriteResult:
     duplicates: int
 
 
-def _json(value: object) -> str:
-    return orjson.dumps(value, default=str).decode()
-
-
-def _events_json(span: Span) -> str | None:
-    if span.events_json is not None:
-        return span.events_json
-    if not span.events:
-        return None
-    return _json([{"name": e.name, "time_us": e.time_us, "attributes": e.attributes} for e in span.events])
-
-
 class _Batch:
     """Deltas of one transaction."""
 
@@ -100,7 +86,7 @@ class _Batch:
             return None
         rid = self._resource_ids.get(id(span.resource))
         if rid is None:
-            text = _json(span.resource)
+            text = to_json(span.resource)
             rid = text_key(text)
             self._resource_ids[id(span.resource)] = rid
             self.resources[rid] = text
@@ -273,8 +259,8 @@ def _row(
         span.title,
         span.ttft_us,
         span.convention,
-        span.attributes_json if span.attributes_json is not None else _json(span.attributes),
-        _events_json(span),
+        span.attributes_json if span.attributes_json is not None else to_json(span.attributes),
+        span.events_json if span.events_json is not None else events_to_json(span.events),
         resource_id,
         span.scope_name or None,
         span.received_us,
