@@ -211,3 +211,39 @@ def test_traces_pages_and_objects(world: World, wapi: httpx.Client) -> None:
     # The same span objects as /spans, child_attribute included.
     assert everything["data"] == spans_of(wapi, "/spans", {"run_ids": "run-a"})["data"]
     assert spans_of(wapi, "/traces", {})["pagination"]["total"] == 33
+
+
+def test_status_model_text_and_sort(world: World, wapi: httpx.Client) -> None:
+    everything = spans_of(wapi, "/spans", {"limit": 1000})["data"]
+    failed = spans_of(wapi, "/spans", {"status": "error", "limit": 1000})["data"]
+    ok = spans_of(wapi, "/spans", {"status": "ok", "limit": 1000})["data"]
+    assert {s["span_id"] for s in failed} == {s["span_id"] for s in everything if s["is_error"]}
+    assert len(failed) + len(ok) == len(everything) and failed
+    gpt = spans_of(wapi, "/spans", {"model_name": GPT, "limit": 1000})["data"]
+    assert gpt and {s["span_id"] for s in gpt} == {s["span_id"] for s in everything if s["model"] == GPT}
+
+    longest = spans_of(wapi, "/spans", {"sort_by": "duration", "limit": 3})["data"]
+    assert [s["duration_ms"] for s in longest] == sorted((s["duration_ms"] for s in everything), reverse=True)[:3]
+    cheapest = spans_of(wapi, "/spans", {"sort_by": "cost", "order": "asc", "limit": 1000})["data"]
+    costs = [s["cost"] or 0 for s in cheapest]
+    assert costs == sorted(costs)
+
+    # Case-insensitive substring of the attributes; LIKE's wildcards are matched literally.
+    limited = spans_of(wapi, "/spans", {"text": "RATE LIMITED", "limit": 1000})["data"]
+    assert limited and {s["run_id"] for s in limited} == {"6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"}
+    assert spans_of(wapi, "/spans", {"text": "rate_limited"})["pagination"]["total"] == 0
+    assert spans_of(wapi, "/spans", {"text": "%"})["pagination"]["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"status": "failed"}, "status"),
+        ({"sort_by": "tokens"}, "sort_by"),
+        ({"text": ""}, "text"),
+        ({"text": "x" * 201}, "text"),
+    ],
+)
+def test_bad_span_filters(wapi: httpx.Client, params: dict[str, Any], fragment: str) -> None:
+    body = get_json(wapi, "/spans", params, status=400)
+    assert fragment in body["message"]

@@ -29,8 +29,10 @@ def create_app(context: AppContext) -> FastAPI:
     app = FastAPI(title="tracehound", version=__version__, description=DESCRIPTION)
     app.state.ctx = context
     errors.install(app)
-    for module in (routes_runs, routes_spans, routes_groups, routes_threads, routes_meta, routes_otlp):
+    for module in (routes_runs, routes_spans, routes_groups, routes_threads, routes_meta):
         app.include_router(module.router)
+    if context.ingestor is not None:
+        app.include_router(routes_otlp.router)
     app.include_router(routes_metrics.router)
     app.include_router(routes_bottlenecks.router)
     app.include_router(routes_stats.router)

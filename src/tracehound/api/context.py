@@ -14,8 +14,9 @@ from tracehound.storage import TraceStore
 @dataclass(frozen=True, slots=True)
 class AppContext:
     store: TraceStore
-    ingestor: Ingestor
     settings: Settings
+    # None when the API only reads, in-process for the CLI or `tracehound mcp`: no OTLP routes.
+    ingestor: Ingestor | None = None
 
 
 def ctx(request: Request) -> AppContext:

@@ -75,6 +75,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def export_traces(request: Request) -> Response:
     c = ctx(request)
     ingestor = c.ingestor
+    if ingestor is None:
+        return _error(request, 503, "this tracehound is read-only; send spans to `tracehound serve`")
     try:
         body = await _read_body(request, c.settings.max_request_bytes)
         project = request.headers.get("x-project-id", "").strip() or None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Query, Request
 
 from tracehound.api import params
@@ -14,7 +16,9 @@ from tracehound.views import paginated
 router = APIRouter(tags=["spans"])
 
 
-@router.get("/spans", response_model=SpanPage, responses=ERRORS, summary="List spans, newest first")
+@router.get(
+    "/spans", response_model=SpanPage, responses=ERRORS, summary="List spans, newest first by default"
+)
 def list_spans(
     request: Request,
     c: AppContext = Depends(ctx),
@@ -27,12 +31,26 @@ def list_spans(
     start_time: int | None = params.time_us("Span start ≥ this, µs (alias startTime)"),
     end_time: int | None = params.time_us("Span start ≤ this, µs (alias endTime)"),
     labels: str | None = Query(None, description="CSV of labels"),
+    status: Literal["ok", "error"] | None = Query(
+        None, description="Only spans that failed, or only the others"
+    ),
+    model_name: str | None = Query(None, description="CSV of models (the span's own model)"),
+    text: str | None = Query(
+        None, min_length=1, max_length=200, description="Spans whose attributes contain this text (any case)"
+    ),
+    sort_by: Literal["start_time", "finish_time", "duration", "cost"] = Query("start_time"),
+    order: Literal["asc", "desc"] = Query("desc"),
     limit: int = Query(100),
     offset: int = Query(0),
 ) -> JSONResponse:
     params.check_page(limit, offset, c.settings.max_page_size)
     query = SpanQuery(
         project_id=params.project_id(request),
+        status=status,
+        models=params.csv(model_name),
+        text=text,
+        sort_by=sort_by,
+        order=order,
         span_ids=params.list_filter(span_ids),
         trace_ids=params.list_filter(trace_ids),
         thread_ids=params.list_filter(thread_ids),

@@ -11,6 +11,8 @@ RunSort = Literal["start_time", "duration", "cost", "llm_calls"]
 Order = Literal["asc", "desc"]
 TypeFilter = Literal["model", "mcp"]
 GroupBy = Literal["time", "thread", "run"]
+SpanSort = Literal["start_time", "finish_time", "duration", "cost"]
+SpanStatus = Literal["ok", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,11 @@ class SpanQuery:
     labels: tuple[str, ...] = ()
     start_min_us: int | None = None
     start_max_us: int | None = None
+    status: SpanStatus | None = None
+    models: tuple[str, ...] = ()
+    # Substring of the span's attributes (input, output, error ...), matched literally.
+    text: str | None = None
+    sort_by: SpanSort = "start_time"
     order: Order = "desc"
     limit: int = 100
     offset: int = 0

@@ -172,18 +172,38 @@ class SchemaTooNew(RuntimeError):
     pass
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the file up to SCHEMA_VERSION; returns the version it started at."""
+class SchemaOutdated(RuntimeError):
+    pass
+
+
+def _version(conn: sqlite3.Connection) -> int:
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version > SCHEMA_VERSION:
         raise SchemaTooNew(
             f"database schema version {version} is newer than this tracehound supports "
             f"({SCHEMA_VERSION}); upgrade tracehound"
         )
+    return int(version)
+
+
+def check_current(conn: sqlite3.Connection) -> None:
+    """A reader cannot migrate (it holds no write lock), so it refuses any file that is not at
+    SCHEMA_VERSION rather than query columns that may not exist."""
+    version = _version(conn)
+    if version < SCHEMA_VERSION:
+        raise SchemaOutdated(
+            f"database schema version {version} is older than this tracehound's ({SCHEMA_VERSION}); "
+            "start `tracehound serve` on it once to upgrade it"
+        )
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the file up to SCHEMA_VERSION; returns the version it started at."""
+    version = _version(conn)
     for number in range(version, SCHEMA_VERSION):
         with conn:
             conn.execute("BEGIN IMMEDIATE")
             for statement in MIGRATIONS[number]:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number + 1}")
-    return int(version)
+    return version

@@ -133,7 +133,25 @@ def _span_where(conn: sqlite3.Connection, q: SpanQuery) -> _Where:
         where.add("start_time_us >= ?", q.start_min_us)
     if q.start_max_us is not None:
         where.add("start_time_us <= ?", q.start_max_us)
+    if q.status is not None:
+        where.add("is_error = ?", int(q.status == "error"))
+    if q.models:
+        where.add_in("model", q.models)
+    if q.text:
+        where.add("attributes LIKE ? ESCAPE '\\'", f"%{_like_literal(q.text)}%")
     return where
+
+
+def _like_literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_SPAN_SORT = {
+    "start_time": "start_time_us",
+    "finish_time": "finish_time_us",
+    "duration": "finish_time_us - start_time_us",
+    "cost": "COALESCE(cost, 0)",
+}
 
 
 def list_spans(conn: sqlite3.Connection, q: SpanQuery) -> Page:
@@ -141,7 +159,7 @@ def list_spans(conn: sqlite3.Connection, q: SpanQuery) -> Page:
     direction = "DESC" if q.order == "desc" else "ASC"
     rows = conn.execute(
         f"SELECT {_SPAN_FIELDS} FROM spans WHERE {where.sql()} "
-        f"ORDER BY start_time_us {direction}, span_id {direction} LIMIT ? OFFSET ?",
+        f"ORDER BY {_SPAN_SORT[q.sort_by]} {direction}, span_id {direction} LIMIT ? OFFSET ?",
         [*where.params, q.limit, q.offset],
     ).fetchall()
     if len(where.clauses) == 1:  # the whole project: its counter, not a scan of every span

@@ -16,7 +16,7 @@ from tracehound.model import Span
 from tracehound.storage import sqlite_runs, sqlite_spans, sqlite_stats
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
 from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, recent_durations, run_timings
-from tracehound.storage.sqlite_schema import migrate
+from tracehound.storage.sqlite_schema import check_current, migrate
 from tracehound.storage.sqlite_stats import StatsData, StatsFilter, Usage, UsageKey
 from tracehound.storage.sqlite_timeseries import (
     BucketAggregate,
@@ -52,6 +52,14 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
 
 
 class StoreLocked(RuntimeError):
+    pass
+
+
+class StoreMissing(RuntimeError):
+    pass
+
+
+class ReadOnlyStore(RuntimeError):
     pass
 
 
@@ -98,29 +106,42 @@ class _Checkpointer:
 
 
 class SqliteStore:
+    """`readonly=True` opens the file beside a running server (the CLI and `tracehound mcp`
+    reading the database directly): no lock, no writer, no checkpoints, and no migration."""
+
     def __init__(
         self,
         data_dir: Path,
         *,
         idle_timeout_s: float = 300.0,
         clock: Callable[[], float] = time.time,
+        readonly: bool = False,
     ) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_file = _lock(data_dir)
         self.path = data_dir / DB_FILENAME
         self.idle_timeout_us = int(idle_timeout_s * 1_000_000)
         self.clock = clock
-        self._writer = _connect(self.path, readonly=False)
-        migrate(self._writer)
-        # Checkpoints copy the WAL into the database file and fsync it: done inside a commit they
-        # stall ingest, so a background thread runs them on its own connection instead.
-        self._writer.execute("PRAGMA wal_autocheckpoint = 0")
-        # After a burst the WAL file is cut back to this size once it starts over.
-        self._writer.execute("PRAGMA journal_size_limit = 67108864")
-        self._write_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._lock_file: IO[bytes] | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._checkpointer: _Checkpointer | None = None
+        if readonly:
+            if not self.path.is_file():
+                raise StoreMissing(f"no tracehound database at {self.path}")
+            check_current(self._read())
+            return
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _lock(data_dir)
+        writer = _connect(self.path, readonly=False)
+        migrate(writer)
+        # Checkpoints copy the WAL into the database file and fsync it: done inside a commit they
+        # stall ingest, so a background thread runs them on its own connection instead.
+        writer.execute("PRAGMA wal_autocheckpoint = 0")
+        # After a burst the WAL file is cut back to this size once it starts over.
+        writer.execute("PRAGMA journal_size_limit = 67108864")
+        self._writer = writer
         self._checkpointer = _Checkpointer(self.path, self._write_lock)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -146,18 +167,23 @@ class SqliteStore:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
-        self._checkpointer.stop()
-        with self._write_lock:
-            self._writer.execute("PRAGMA optimize")
-            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._writer.close()
-        self._lock_file.close()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+        if self._writer is not None:
+            with self._write_lock:
+                self._writer.execute("PRAGMA optimize")
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._writer.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
 
     # -- writes ---------------------------------------------------------------------------
 
     def write(self, spans: list[Span]) -> WriteResult:
         if not spans:
             return WriteResult(inserted=0, duplicates=0)
+        if self._writer is None:
+            raise ReadOnlyStore(f"{self.path} was opened read-only")
         with self._write_lock:
             return write_spans(self._writer, spans)
 
