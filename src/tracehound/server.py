@@ -16,6 +16,7 @@ from tracehound.api.app import create_app, create_otlp_app
 from tracehound.api.context import AppContext
 from tracehound.config import Settings
 from tracehound.ingest import Ingestor, tune_gc
+from tracehound.mcp_server.server import mount as mount_mcp
 from tracehound.otlp.grpc_server import create_grpc_server
 from tracehound.storage import SqliteStore
 
@@ -44,10 +45,12 @@ async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, N
     )
     context = AppContext(store=store, ingestor=ingestor, settings=settings)
     level = settings.log_level.lower()
+    api_app = create_app(context)
+    mcp_sessions = mount_mcp(api_app, settings.host)
     servers = [
         _Server(
             uvicorn.Config(
-                create_app(context),
+                api_app,
                 host=settings.host,
                 port=settings.port,
                 log_level=level,
@@ -73,6 +76,8 @@ async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, N
         ingestor, settings.host, settings.otlp_grpc_port, settings.max_request_bytes
     )
     await grpc_server.start()
+    exits = contextlib.AsyncExitStack()
+    await exits.enter_async_context(mcp_sessions)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -104,6 +109,7 @@ async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, N
         for s in servers:
             s.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
+        await exits.aclose()
         ingestor.close()
         store.close()
     failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
