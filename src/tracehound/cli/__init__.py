@@ -1,0 +1,17 @@
+"""The `tracehound` command: `serve` and `demo`, the query commands (against a server with
+`--url`, or straight on the database file), `mcp` over stdio."""
+
+from __future__ import annotations
+
+import typer
+
+from tracehound.cli import mcp_command, queries, serving
+
+app = typer.Typer(help="Trace analytics for AI agents.", no_args_is_help=True, add_completion=False)
+serving.register(app)
+queries.register(app)
+mcp_command.register(app)
+
+
+def main() -> None:
+    app()
