@@ -223,7 +223,9 @@ def test_status_model_text_and_sort(world: World, wapi: httpx.Client) -> None:
     assert gpt and {s["span_id"] for s in gpt} == {s["span_id"] for s in everything if s["model"] == GPT}
 
     longest = spans_of(wapi, "/spans", {"sort_by": "duration", "limit": 3})["data"]
-    assert [s["duration_ms"] for s in longest] == sorted((s["duration_ms"] for s in everything), reverse=True)[:3]
+    assert [s["duration_ms"] for s in longest] == sorted(
+        (s["duration_ms"] for s in everything), reverse=True
+    )[:3]
     cheapest = spans_of(wapi, "/spans", {"sort_by": "cost", "order": "asc", "limit": 1000})["data"]
     costs = [s["cost"] or 0 for s in cheapest]
     assert costs == sorted(costs)
