@@ -105,7 +105,9 @@ def import_vllora_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from tracehound.importers.vllora import ImportFailed, import_vllora
+    from tracehound.ingest import tune_gc
 
+    tune_gc()  # as `serve` does: ingest makes many short-lived objects
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     console = Console(stderr=True)
     try:
