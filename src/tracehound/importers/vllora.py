@@ -120,7 +120,7 @@ def open_source(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise ImportFailed(f"{path} is not a file: give the vLLora database, usually ~/.vllora/vllora.db")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise ImportFailed(f"cannot open {path}: {exc}") from None
     try:
