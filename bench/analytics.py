@@ -50,10 +50,16 @@ def _free_port() -> int:
 
 def load_store(data_dir: Path, spec: Spec) -> int:
     bodies = build_bodies(spec)
+    write_bodies(data_dir, bodies.bodies)
+    return bodies.stats.spans
+
+
+def write_bodies(data_dir: Path, bodies: list[bytes]) -> None:
+    """OTLP protobuf bodies through the server's decoding, mapping and writer, in-process."""
     store = SqliteStore(data_dir)
     batch: list[Any] = []
     try:
-        for body in bodies.bodies:
+        for body in bodies:
             batch += normalize_body(body, "application/x-protobuf", None, None, 1 << 30).spans
             if len(batch) >= 20_000:
                 store.write(batch)
@@ -61,7 +67,6 @@ def load_store(data_dir: Path, spec: Spec) -> int:
         store.write(batch)
     finally:
         store.close()
-    return bodies.stats.spans
 
 
 def send_big_run(grpc_port: int, spans: int) -> str:

@@ -24,39 +24,9 @@ from pathlib import Path
 
 from dataset import Row, Spec, iter_runs, vllora_row
 
-PROJECT = "default"
+from tracehound.importers import vllora_schema
 
-# vLLora's init migration plus its later index migrations, restated.
-SCHEMA = """
-CREATE TABLE traces (
-    trace_id TEXT NOT NULL,
-    span_id TEXT NOT NULL,
-    thread_id TEXT,
-    parent_span_id TEXT,
-    operation_name TEXT NOT NULL,
-    start_time_us BIGINT NOT NULL,
-    finish_time_us BIGINT NOT NULL,
-    attribute TEXT NOT NULL,
-    run_id TEXT,
-    project_id TEXT,
-    PRIMARY KEY (trace_id, span_id)
-);
-"""
-INDEXES = """
-CREATE INDEX idx_traces_trace_id ON traces (trace_id);
-CREATE INDEX idx_traces_run_id ON traces (run_id);
-CREATE INDEX idx_traces_project_id ON traces (project_id);
-CREATE INDEX idx_traces_start_time_us ON traces (start_time_us);
-CREATE INDEX idx_traces_finish_time_us ON traces (finish_time_us);
-CREATE INDEX idx_traces_parent_span_id ON traces (parent_span_id);
-CREATE INDEX idx_traces_child_lookup ON traces (trace_id, parent_span_id, operation_name, start_time_us);
-CREATE INDEX idx_traces_title_first ON traces (project_id, thread_id, start_time_us)
-    WHERE json_extract(attribute, '$.title') IS NOT NULL;
-CREATE INDEX idx_traces_project_thread
-    ON traces (project_id, thread_id, parent_span_id, start_time_us, finish_time_us);
-CREATE INDEX idx_traces_label ON traces (project_id, json_extract(attribute, '$.label'))
-    WHERE json_extract(attribute, '$.label') IS NOT NULL;
-"""
+PROJECT = "default"
 
 # vLLora's list_root_runs: every filter sits in the inner WHERE, the aggregates run over all of
 # the project's spans, then the groups are sorted by their earliest start.
@@ -123,10 +93,10 @@ def load(conn: sqlite3.Connection, spec: Spec) -> Loaded:
     """Create the table and insert the dataset's spans; the indexes come after the rows, which
     gives the same database faster than vLLora's row-by-row inserts would."""
     t0 = time.perf_counter()
-    conn.executescript(SCHEMA)
+    conn.executescript(vllora_schema.TABLE)
     with conn:
-        conn.executemany("INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _rows(spec))
-    conn.executescript(INDEXES)
+        conn.executemany(vllora_schema.INSERT, _rows(spec))
+    conn.executescript(vllora_schema.INDEXES)
     (rows,) = conn.execute("SELECT COUNT(*) FROM traces").fetchone()
     return Loaded(rows, time.perf_counter() - t0)
 

@@ -4,6 +4,7 @@ hyphenated UUID for a trace, a decimal u64 for a span)."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -21,13 +22,30 @@ def span_id_candidates(value: str) -> list[str]:
     out: list[str] = []
     if len(v) == 16 and set(v) <= _HEX:
         out.append(v)
-    if v.isdigit() and len(v) <= 20:
-        n = int(v)
-        if n < 2**64:
-            out.append(f"{n:016x}")
+    decimal = decimal_span_hex(v)
+    if decimal is not None:
+        out.append(decimal)
     if not out and v:
         out.append(v)
     return list(dict.fromkeys(out))
+
+
+def uuid_trace_hex(value: str) -> str | None:
+    """vLLora's stored trace id (a hyphenated UUID) as W3C hex; None if it is not a UUID."""
+    try:
+        return uuid.UUID(value).hex
+    except ValueError:
+        return None
+
+
+def decimal_span_hex(value: str) -> str | None:
+    """vLLora's stored span id (a u64 in decimal) as W3C hex; None if it is not one."""
+    # isascii and isdigit, not just int(): int() also takes signs, spaces, underscores and
+    # non-ASCII digits.
+    if not (value.isascii() and value.isdigit()) or len(value) > 20:
+        return None
+    n = int(value)
+    return f"{n:016x}" if n < 2**64 else None
 
 
 def _signed(value: int) -> int:
