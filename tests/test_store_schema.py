@@ -11,8 +11,8 @@ import pytest
 from tests.test_store_writer import span
 from tracehound.storage import SqliteStore, sqlite_schema
 from tracehound.storage.queries import RunQuery
-from tracehound.storage.sqlite_schema import SCHEMA_VERSION, SchemaTooNew, migrate
-from tracehound.storage.sqlite_store import DB_FILENAME, StoreLocked
+from tracehound.storage.sqlite_schema import SCHEMA_VERSION, SchemaOutdated, SchemaTooNew, migrate
+from tracehound.storage.sqlite_store import DB_FILENAME, StoreLocked, StoreMissing
 
 
 def test_fresh_file_is_at_current_version(tmp_path: Path) -> None:
@@ -51,6 +51,26 @@ def test_newer_file_is_refused(tmp_path: Path) -> None:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
         with pytest.raises(SchemaTooNew, match="newer than this tracehound supports"):
             migrate(conn)
+    # Opening the store refuses it too, and leaves the directory unlocked for a newer tracehound;
+    # a reader refuses it the same way.
+    with pytest.raises(SchemaTooNew):
+        SqliteStore(tmp_path)
+    with pytest.raises(SchemaTooNew):
+        SqliteStore(tmp_path, readonly=True)
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    SqliteStore(tmp_path).close()
+
+
+def test_reader_refuses_an_outdated_or_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(StoreMissing):
+        SqliteStore(tmp_path / "nothing", readonly=True)
+    assert not (tmp_path / "nothing").exists()
+    SqliteStore(tmp_path).close()
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    with pytest.raises(SchemaOutdated, match="start `tracehound serve` on it once"):
+        SqliteStore(tmp_path, readonly=True)
 
 
 def test_one_writer_per_data_dir(tmp_path: Path) -> None:

@@ -135,7 +135,13 @@ class SqliteStore:
         data_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = _lock(data_dir)
         writer = _connect(self.path, readonly=False)
-        migrate(writer)
+        try:
+            migrate(writer)
+        except BaseException:
+            # A file this tracehound cannot open must not stay locked by the failed attempt.
+            writer.close()
+            self._lock_file.close()
+            raise
         # Checkpoints copy the WAL into the database file and fsync it: done inside a commit they
         # stall ingest, so a background thread runs them on its own connection instead.
         writer.execute("PRAGMA wal_autocheckpoint = 0")
