@@ -87,7 +87,7 @@ def stats(
             [
                 ("Count", "count", render.count),
                 ("Message", "message", render.text),
-                ("Last run", "last_run_id", render.text),
+                ("Last run", "last_run_id", render.ident),
             ],
         ),
     )
@@ -124,7 +124,7 @@ def bottlenecks(
             "Critical path",
             answer["critical_path"],
             [
-                ("Span", "span_id", render.text),
+                ("Span", "span_id", render.ident),
                 ("Operation", "operation_name", render.text),
                 ("Kind", "kind", render.text),
                 ("On path", "path_ms", render.ms),
@@ -134,7 +134,7 @@ def bottlenecks(
             "Slowest spans",
             answer["slowest_spans"],
             [
-                ("Span", "span_id", render.text),
+                ("Span", "span_id", render.ident),
                 ("Operation", "operation_name", render.text),
                 ("Duration", "duration_ms", render.ms),
                 ("Self", "self_time_ms", render.ms),
@@ -145,7 +145,7 @@ def bottlenecks(
             "Costliest spans",
             answer["expensive_spans"],
             [
-                ("Span", "span_id", render.text),
+                ("Span", "span_id", render.ident),
                 ("Model", "model", render.text),
                 ("Cost", "cost", render.cost),
                 ("% of cost", "percent_of_cost", render.number),
@@ -155,7 +155,7 @@ def bottlenecks(
             "Outliers (above the 7-day p95 of their operation and model)",
             answer["outliers"],
             [
-                ("Span", "span_id", render.text),
+                ("Span", "span_id", render.ident),
                 ("Operation", "operation_name", render.text),
                 ("Model", "model", render.text),
                 ("Duration", "duration_ms", render.ms),

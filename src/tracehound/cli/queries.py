@@ -14,19 +14,17 @@ from tracehound.cli.render import Column
 from tracehound.cli.source import Source, get
 
 RUN_COLUMNS: list[Column] = [
-    ("Run ID", "run_id", render.text),
+    ("Run ID", "run_id", render.ident),
     ("Status", "status", render.status),
     ("Start (UTC)", "start_time_us", render.when),
     ("Duration", "duration_ms", render.ms),
     ("Spans", "span_count", render.count),
-    ("LLM calls", "llm_calls", render.count),
+    ("LLM", "llm_calls", render.count),
     ("Cost", "cost", render.cost),
-    ("In tok", "input_tokens", render.count),
-    ("Out tok", "output_tokens", render.count),
     ("Errors", "error_count", render.count),
 ]
 SPAN_COLUMNS: list[Column] = [
-    ("Span ID", "span_id", render.text),
+    ("Span ID", "span_id", render.ident),
     ("Operation", "operation_name", render.text),
     ("Kind", "kind", render.text),
     ("Status", "status", render.status),
@@ -34,7 +32,7 @@ SPAN_COLUMNS: list[Column] = [
     ("Duration", "duration_ms", render.ms),
     ("Model", "model", render.text),
     ("Cost", "cost", render.cost),
-    ("Run ID", "run_id", render.text),
+    ("Run ID", "run_id", render.ident),
 ]
 
 

@@ -30,6 +30,11 @@ def text(v: Any) -> str:
     return str(v)
 
 
+def ident(v: Any) -> str:
+    """An id: printed whole on one line, since people copy it into the next command."""
+    return text(v)
+
+
 def ms(v: Any) -> str:
     if v is None:
         return "—"
@@ -69,10 +74,20 @@ def status(v: Any) -> str:
 
 
 def table(title: str | None, rows: Sequence[dict[str, Any]], columns: Sequence[Column]) -> Table:
-    t = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+    t = Table(
+        title=title,
+        box=box.SIMPLE_HEAVY,
+        title_justify="left",
+        title_style="bold",
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for header, _, fmt in columns:
         numeric = fmt in (ms, cost, count, pct, number)
-        t.add_column(header, justify="right" if numeric else "left", overflow="fold")
+        # Short values stay whole (a narrow terminal crops them with an ellipsis rather than
+        # breaking `completed` over three lines); free text folds.
+        whole = fmt is not text
+        t.add_column(header, justify="right" if numeric else "left", overflow="fold", no_wrap=whole)
     for row in rows:
         t.add_row(*(fmt(row.get(key)) for _, key, fmt in columns))
     return t
