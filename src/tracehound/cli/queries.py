@@ -26,12 +26,10 @@ RUN_COLUMNS: list[Column] = [
 SPAN_COLUMNS: list[Column] = [
     ("Span ID", "span_id", render.ident),
     ("Operation", "operation_name", render.text),
-    ("Kind", "kind", render.text),
     ("Status", "status", render.status),
     ("Start (UTC)", "start_time_us", render.when),
     ("Duration", "duration_ms", render.ms),
     ("Model", "model", render.text),
-    ("Cost", "cost", render.cost),
     ("Run ID", "run_id", render.ident),
 ]
 
