@@ -86,6 +86,7 @@ API_PATHS = {
     "/runs/{run_id}/bottlenecks": ["get"],
     "/stats": ["get"],
     "/stats/breakdown": ["get"],
+    "/stats/tools": ["get"],
     "/metrics/timeseries": ["get"],
     "/spans": ["get"],
     "/traces": ["get"],
@@ -170,6 +171,7 @@ QUERY_PARAMS = {
     "/runs/{run_id}/bottlenecks": {"run_id", "limit"},
     "/stats": {"period", "start", "end", "thread_ids", "labels", "model_name"},
     "/stats/breakdown": {"by", "period", "start", "end", "thread_ids", "labels", "model_name", "limit"},
+    "/stats/tools": {"period", "start", "end", "limit"},
     "/metrics/timeseries": {
         "metric",
         "interval",

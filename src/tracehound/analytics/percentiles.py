@@ -19,3 +19,9 @@ def nearest_rank(sorted_values: Sequence[float], p: float) -> float | None:
 def percentiles(values: Sequence[float], ps: Sequence[float]) -> list[float | None]:
     ordered = sorted(values)
     return [nearest_rank(ordered, p) for p in ps]
+
+
+def nearest_rank_ms(sorted_us: Sequence[int], p: float) -> float | None:
+    """`nearest_rank` of µs values, in ms: how every latency percentile is reported."""
+    value = nearest_rank(sorted_us, p)
+    return None if value is None else value / 1000

@@ -6,11 +6,11 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from tracehound.analytics import stats
+from tracehound.analytics import stats, tools
 from tracehound.api import params
 from tracehound.api.context import AppContext, ctx
 from tracehound.api.responses import JSONResponse
-from tracehound.api.schemas import ERRORS, Stats, UsageBreakdown
+from tracehound.api.schemas import ERRORS, Stats, ToolUsage, UsageBreakdown
 from tracehound.storage.sqlite_stats import StatsFilter
 
 router = APIRouter(tags=["stats"])
@@ -73,3 +73,23 @@ def get_breakdown(
     f = _filter(request, thread_ids, labels, model_name)
     usage = c.store.usage_breakdown(f, window.start_us, window.end_us, by)
     return JSONResponse(stats.breakdown(window, by, usage, limit))
+
+
+@router.get(
+    "/stats/tools",
+    response_model=ToolUsage,
+    responses=ERRORS,
+    summary="Tool calls by tool: calls, errors, error rate and latency",
+)
+def get_tool_usage(
+    request: Request,
+    c: AppContext = Depends(ctx),
+    period: str | None = Query(None, description=_PERIOD),
+    start: str | None = Query(None, description=f"Window start (inclusive), {_INSTANT}"),
+    end: str | None = Query(None, description=f"Window end (exclusive), {_INSTANT}; default now"),
+    limit: int = Query(100, description="Rows to return, most called first"),
+) -> JSONResponse:
+    params.check_page(limit, 0, c.settings.max_page_size)
+    window = params.window(c.store.now_us(), period, start, end)
+    calls = c.store.tool_calls(params.project_id(request), window.start_us, window.end_us)
+    return JSONResponse(tools.tool_usage(window, calls, limit))

@@ -390,6 +390,22 @@ class UsageBreakdown(BaseModel):
     data: list[UsageRow] = Field(description="Costliest first")
 
 
+class ToolUsageRow(BaseModel):
+    tool: str = Field(description="The tool's name, or the span's operation name without one")
+    calls: int = Field(description="Spans of kind tool that started in the window")
+    errors: int
+    error_rate: float = Field(description="errors / calls")
+    p50_latency_ms: float | None = Field(description="Nearest-rank p50 of the calls' durations")
+    p95_latency_ms: float | None
+
+
+class ToolUsage(BaseModel):
+    start_us: int
+    end_us: int
+    total: int = Field(description="Tools over the window; `data` holds the first `limit`")
+    data: list[ToolUsageRow] = Field(description="Most called first")
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "A parameter is malformed or out of range"},
     404: {"model": ErrorBody, "description": "Not found"},

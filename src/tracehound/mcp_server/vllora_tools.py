@@ -304,7 +304,7 @@ def register(server: MCPServer, backend: Backend) -> None:
         counts."""
         window = {"start": _minutes_ago_us(last_n_minutes), "limit": 1000}
         models = await backend.get("/stats/breakdown", {"by": "model", **window}, ctx, None)
-        tools = await backend.get("/stats/breakdown", {"by": "tool", **window}, ctx, None)
+        tools = await backend.get("/stats/tools", window, ctx, None)
 
         def counts(rows: list[dict[str, Any]], name: str, key: str) -> list[dict[str, Any]]:
             return [

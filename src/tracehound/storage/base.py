@@ -9,6 +9,7 @@ from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, Spa
 from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings
 from tracehound.storage.sqlite_stats import StatsData, StatsFilter, Usage, UsageKey
 from tracehound.storage.sqlite_timeseries import BucketAggregate, BucketValues, SeriesQuery
+from tracehound.storage.sqlite_tools import ToolCalls
 from tracehound.storage.sqlite_writer import WriteResult
 
 
@@ -84,3 +85,5 @@ class TraceStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def tool_calls(self, project_id: str, start_us: int, end_us: int) -> list[ToolCalls]: ...

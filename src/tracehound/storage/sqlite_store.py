@@ -25,6 +25,7 @@ from tracehound.storage.sqlite_timeseries import (
     bucket_aggregates,
     bucket_values,
 )
+from tracehound.storage.sqlite_tools import ToolCalls, tool_calls
 from tracehound.storage.sqlite_writer import WriteResult, write_spans
 
 log = logging.getLogger(__name__)
@@ -261,3 +262,6 @@ class SqliteStore:
 
     def timeseries_values(self, q: SeriesQuery) -> list[BucketValues]:
         return bucket_values(self._read(), q, self.cutoff_us())
+
+    def tool_calls(self, project_id: str, start_us: int, end_us: int) -> list[ToolCalls]:
+        return tool_calls(self._read(), project_id, start_us, end_us)
