@@ -149,29 +149,65 @@ def test_get_run_bounds_its_span_tree(server: Server, world: World, wapi: httpx.
     assert ids == [s["span_id"] for s in get_json(wapi, "/runs/run-a", {"limit": 100})["data"]]
 
 
+def unpaged(answer: dict[str, Any], key: str) -> dict[str, Any]:
+    """The answer without the paging the tool added around its list `key`."""
+    assert answer.pop(f"{key}_truncated") is False and answer.pop("next_cursor") is None
+    assert answer.pop(f"{key}_total") == len(answer[key])
+    if key != "critical_path":  # a bottleneck report has a `truncated` of its own
+        assert answer.pop("truncated") is False
+    return answer
+
+
 def test_analytics_tools_equal_rest(server: Server, world: World, wapi: httpx.Client) -> None:
     p = world.project
-    assert data(
-        call(server, "run_bottlenecks", {"project_id": p, "run_id": "run-a", "limit": 3})
-    ) == get_json(wapi, "/runs/run-a/bottlenecks", {"limit": 3})
+    bottlenecks = data(call(server, "run_bottlenecks", {"project_id": p, "run_id": "run-a", "limit": 3}))
+    assert unpaged(bottlenecks, "critical_path") == get_json(wapi, "/runs/run-a/bottlenecks", {"limit": 3})
     start, end = str(world.us(-OLD)), str(world.us(100))
     stats = data(call(server, "project_stats", {"project_id": p, "start": start, "end": end}))
-    assert stats == get_json(wapi, "/stats", {"start": start, "end": end})
+    assert unpaged(stats, "by_model") == get_json(wapi, "/stats", {"start": start, "end": end})
     assert stats["total_runs"] == 5 and stats["failed_runs"] == 2
-    series = data(
-        call(
-            server,
-            "timeseries",
-            {"project_id": p, "metric": "cost", "interval": "1m", "start": start, "end": end},
-        )
-    )
-    assert series == get_json(
-        wapi, "/metrics/timeseries", {"metric": "cost", "interval": "1m", "start": start, "end": end}
-    )
+    args = {"metric": "cost", "interval": "1m", "start": start, "end": end}
+    series = data(call(server, "timeseries", {"project_id": p, **args}))
+    assert unpaged(series, "buckets") == get_json(wapi, "/metrics/timeseries", args)
     breakdown = data(
         call(server, "cost_breakdown", {"project_id": p, "by": "model", "start": start, "end": end})
     )
-    assert {r["model"] for r in breakdown["data"]} == {GPT, CLAUDE}
+    assert [r["model"] for r in breakdown["data"]] == [CLAUDE, GPT]
+    assert breakdown["total"] == 2 and breakdown["truncated"] is False
+
+
+def test_long_answers_come_in_pages(server: Server, world: World, wapi: httpx.Client) -> None:
+    """Three days of 1-minute buckets are 4,321 buckets: the tool answers 100 at a time, with the
+    trend and anomalies of the whole range in every page."""
+    p = world.project
+    args = {"metric": "runs", "interval": "1m", "period": "last_3_days"}
+    first = data(call(server, "timeseries", {"project_id": p, **args}))
+    assert len(first["buckets"]) == 100 and first["buckets_total"] == 4321
+    assert first["truncated"] is True and first["next_cursor"] == "100"
+    assert len(str(first)) < 20_000
+    second = data(call(server, "timeseries", {"project_id": p, **args, "cursor": "100", "bucket_limit": 3}))
+    rest = get_json(wapi, "/metrics/timeseries", args)
+    assert second["buckets"] == rest["buckets"][100:103] and second["next_cursor"] == "103"
+    assert second["trend"] == first["trend"] == rest["trend"]
+    start, end = str(world.us(-OLD)), str(world.us(100))
+    models = data(
+        call(
+            server,
+            "cost_breakdown",
+            {"project_id": p, "by": "model", "start": start, "end": end, "limit": 1},
+        )
+    )
+    assert [r["model"] for r in models["data"]] == [CLAUDE] and models["next_cursor"] == "1"
+    more = data(
+        call(
+            server,
+            "cost_breakdown",
+            {"project_id": p, "by": "model", "start": start, "end": end, "limit": 1, "cursor": "1"},
+        )
+    )
+    assert [r["model"] for r in more["data"]] == [GPT] and more["truncated"] is False
+    path = data(call(server, "run_bottlenecks", {"project_id": p, "run_id": "run-a", "path_limit": 2}))
+    assert len(path["critical_path"]) == 2 and path["critical_path_total"] > 2
 
 
 OLD = 60  # seconds before the world's base: the window holds runs A-E, not the two-day-old F

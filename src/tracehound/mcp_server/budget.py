@@ -83,3 +83,31 @@ def excerpt(text: str, max_chars: int, start: int = 0) -> dict[str, Any]:
         "truncated": end < len(text),
         "next_offset": end if end < len(text) else None,
     }
+
+
+def page_within(
+    answer: dict[str, Any],
+    key: str,
+    cursor: str | None,
+    limit: int,
+    budget_chars: int = DEFAULT_BUDGET_CHARS,
+) -> dict[str, Any]:
+    """`answer` with its list `key` cut to one page from `cursor`, for the answers that are an
+    object around one long list (a time series' buckets, a critical path). The rest of the
+    object is kept whole. `{key}_total` and `{key}_truncated` describe the list; `truncated` is
+    also true when the answer was already incomplete (a bottleneck report of a huge run)."""
+    items = answer[key]
+    offset = offset_of(cursor)
+    rest = {k: v for k, v in answer.items() if k not in (key, "truncated")}
+    paged = page(
+        items[offset : offset + check_limit(limit)],
+        total=len(items),
+        offset=offset,
+        budget_chars=budget_chars,
+        key=key,
+        **rest,
+    )
+    paged[f"{key}_total"] = paged.pop("total")
+    paged[f"{key}_truncated"] = paged["truncated"]
+    paged["truncated"] = paged["truncated"] or bool(answer.get("truncated"))
+    return paged

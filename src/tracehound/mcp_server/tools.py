@@ -124,15 +124,17 @@ def register(server: MCPServer, backend: Backend) -> None:
         ctx: Ctx,
         run_id: str,
         limit: Annotated[int, Field(ge=1, le=100, description="Entries per list")] = 5,
+        path_limit: Annotated[
+            int, Field(ge=1, le=budget.MAX_LIMIT, description="Critical-path entries per answer")
+        ] = 50,
+        cursor: Annotated[str | None, Field(description="`next_cursor`: more of the critical path")] = None,
         project_id: Project = None,
     ) -> dict[str, Any]:
         """Where one run's time and money went: slowest spans with self time, costliest spans,
         the critical path, time by kind (LLM, tool, other), parallelism, and spans slower than
         the p95 of the same operation and model over the last 7 days."""
-        answer: dict[str, Any] = await backend.get(
-            f"/runs/{run_id}/bottlenecks", {"limit": limit}, ctx, project_id
-        )
-        return answer
+        answer = await backend.get(f"/runs/{run_id}/bottlenecks", {"limit": limit}, ctx, project_id)
+        return budget.page_within(answer, "critical_path", cursor, path_limit)
 
     @server.tool()
     async def project_stats(
@@ -143,12 +145,14 @@ def register(server: MCPServer, backend: Backend) -> None:
         thread_ids: Ids = None,
         labels: Ids = None,
         model_name: str | None = None,
+        models: Annotated[int, Field(ge=1, le=budget.MAX_LIMIT, description="by_model rows")] = 20,
+        cursor: Annotated[str | None, Field(description="`next_cursor`: more by_model rows")] = None,
         project_id: Project = None,
     ) -> dict[str, Any]:
         """Headline figures of a period and of the period before it: runs by status, success
         rate, cost, duration percentiles, LLM calls, tokens, top errors, cost by model and
         unpriced models. Compare with `previous_period` to tell whether things got worse."""
-        answer: dict[str, Any] = await backend.get(
+        answer = await backend.get(
             "/stats",
             {
                 "period": None if start else period,
@@ -161,7 +165,7 @@ def register(server: MCPServer, backend: Backend) -> None:
             ctx,
             project_id,
         )
-        return answer
+        return budget.page_within(answer, "by_model", cursor, models)
 
     @server.tool()
     async def cost_breakdown(
@@ -171,17 +175,26 @@ def register(server: MCPServer, backend: Backend) -> None:
         start: Instant = None,
         end: Instant = None,
         limit: Limit = 20,
+        cursor: Cursor = None,
         project_id: Project = None,
     ) -> dict[str, Any]:
         """Calls, cost, tokens, errors and latency percentiles grouped by model, provider,
         label or thread, costliest first."""
-        answer: dict[str, Any] = await backend.get(
+        offset = budget.offset_of(cursor)
+        answer = await backend.get(
             "/stats/breakdown",
-            {"by": by, "period": None if start else period, "start": start, "end": end, "limit": limit},
+            {
+                "by": by,
+                "period": None if start else period,
+                "start": start,
+                "end": end,
+                "limit": offset + budget.check_limit(limit),
+            },
             ctx,
             project_id,
         )
-        return answer
+        rows = answer.pop("data")[offset:]
+        return budget.page(rows, total=answer.pop("total"), offset=offset, key="data", **answer)
 
     @server.tool()
     async def timeseries(
@@ -206,11 +219,17 @@ def register(server: MCPServer, backend: Backend) -> None:
         labels: Ids = None,
         model_name: str | None = None,
         anomaly_threshold: Annotated[float | None, Field(gt=0, description="Robust z-score")] = None,
+        bucket_limit: Annotated[
+            int, Field(ge=1, le=budget.MAX_LIMIT, description="Buckets (or series) per answer")
+        ] = 100,
+        cursor: Annotated[str | None, Field(description="`next_cursor`: the next buckets (series)")] = None,
         project_id: Project = None,
     ) -> dict[str, Any]:
         """A metric per UTC-aligned bucket, with its trend (slope, relative change, direction:
-        increasing, decreasing or flat) and anomalous buckets. Answers "is cost increasing?"."""
-        answer: dict[str, Any] = await backend.get(
+        increasing, decreasing or flat) and anomalous buckets, both over the whole range even
+        when the buckets come in pages. Answers "is cost increasing?". With group_by, one series
+        per model, paged by series."""
+        answer = await backend.get(
             "/metrics/timeseries",
             {
                 "metric": metric,
@@ -227,7 +246,7 @@ def register(server: MCPServer, backend: Backend) -> None:
             ctx,
             project_id,
         )
-        return answer
+        return budget.page_within(answer, "series" if group_by else "buckets", cursor, bucket_limit)
 
     @server.tool()
     async def search_spans(
