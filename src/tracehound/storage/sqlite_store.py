@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from tracehound.model import Span
 from tracehound.storage import sqlite_runs, sqlite_spans, sqlite_stats
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
 from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, recent_durations, run_timings
+from tracehound.storage.sqlite_check import CheckReport, Progress, check
 from tracehound.storage.sqlite_schema import check_current, migrate
 from tracehound.storage.sqlite_stats import StatsData, StatsFilter, Usage, UsageKey
 from tracehound.storage.sqlite_timeseries import (
@@ -104,6 +106,21 @@ class _Checkpointer:
         self._stop.set()
         self._thread.join(timeout=30)
         self._conn.close()
+
+
+def check_store(data_dir: Path, *, repair: bool = False, progress: Progress | None = None) -> CheckReport:
+    """`tracehound check`: compare the rollups with the spans (read-only, beside a running
+    server), or repair them (which needs the data directory to itself)."""
+    path = data_dir / DB_FILENAME
+    if not path.is_file():
+        raise StoreMissing(f"no tracehound database at {path}")
+    lock = _lock(data_dir) if repair else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="tracehound-check-") as scratch:
+            return check(path, Path(scratch) / "rebuilt.db", fix=repair, progress=progress)
+    finally:
+        if lock is not None:
+            lock.close()
 
 
 class SqliteStore:

@@ -1,0 +1,216 @@
+"""`tracehound check`: recompute every rollup from the spans and compare it with what is stored.
+
+The rollups are rebuilt by replaying the stored spans, in arrival order, through the one writer
+(`write_spans`) into a scratch database, so the check shares the ingest path's logic instead of
+restating it in SQL. The two files are then compared table by table; `repair` replaces the stored
+rollups with the rebuilt ones in one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from tracehound.model import Span
+from tracehound.storage.sqlite_schema import check_current, migrate
+from tracehound.storage.sqlite_writer import write_spans
+
+# Rollup tables and the columns that identify a row. `projects` is compared on its counters
+# only: its creation time depends on how the original requests were batched.
+ROLLUPS: dict[str, tuple[str, ...]] = {
+    "runs": ("project_id", "run_id"),
+    "threads": ("project_id", "thread_id"),
+    "run_facets": ("project_id", "run_id", "facet", "value"),
+    "thread_facets": ("project_id", "thread_id", "facet", "value"),
+    "project_labels": ("project_id", "label"),
+    "projects": ("id",),
+}
+_IGNORED = {"projects": {"created_at_us"}}
+
+BATCH_SPANS = 5_000
+MAX_LISTED = 20
+
+# The typed columns under the names of Span's fields. `usage_counted` is the writer's to decide,
+# and no rollup reads attributes, events or resources, so the replay leaves them out: the
+# scratch file stays a fraction of the database's size.
+_SPAN_COLUMNS = """project_id, trace_id, span_id, parent_span_id, run_id, thread_id, operation_name,
+    start_time_us, finish_time_us, kind, is_llm_call, status_code, status_message, is_error,
+    error_message, model, request_model, provider, input_tokens, output_tokens, cached_tokens, cost,
+    cost_source, label, tool_name, title, ttft_us, convention, COALESCE(scope_name, '') AS scope_name,
+    received_us"""
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class TableDiff:
+    table: str
+    missing: int = 0  # rows the spans imply that are not stored
+    extra: int = 0  # stored rows no span implies
+    different: int = 0  # same key, other values
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.different)
+
+    def note(self, example: str) -> None:
+        if len(self.examples) < MAX_LISTED:
+            self.examples.append(example)
+
+
+@dataclass
+class CheckReport:
+    spans: int
+    tables: list[TableDiff]
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.tables)
+
+
+def _stored_spans(conn: sqlite3.Connection) -> Iterator[list[Span]]:
+    cursor = conn.execute(f"SELECT {_SPAN_COLUMNS} FROM spans ORDER BY rowid")
+    names = [d[0] for d in cursor.description]
+    while rows := cursor.fetchmany(BATCH_SPANS):
+        batch = []
+        for row in rows:
+            values = dict(zip(names, row, strict=True))
+            values["is_llm_call"] = bool(values["is_llm_call"])
+            values["is_error"] = bool(values["is_error"])
+            batch.append(Span(**values, attributes_json="{}"))
+        yield batch
+
+
+def rebuild(source: sqlite3.Connection, scratch: Path, progress: Progress | None = None) -> int:
+    """Replay `source`'s spans into a new database at `scratch`; returns the span count. Call
+    inside a read transaction on `source`, so that the replay sees one snapshot."""
+    (total,) = source.execute("SELECT COUNT(*) FROM spans").fetchone()
+    target = sqlite3.connect(scratch, isolation_level=None)
+    try:
+        target.execute("PRAGMA journal_mode = OFF")
+        target.execute("PRAGMA synchronous = OFF")
+        migrate(target)
+        done = 0
+        for batch in _stored_spans(source):
+            write_spans(target, batch)
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
+    finally:
+        target.close()
+    return int(total)
+
+
+def _rows(conn: sqlite3.Connection, schema: str, table: str) -> dict[tuple[object, ...], tuple[object, ...]]:
+    keys = ROLLUPS[table]
+    names = [r[1] for r in conn.execute(f"PRAGMA {schema}.table_info({table})")]
+    values = [n for n in names if n not in keys and n not in _IGNORED.get(table, set())]
+    out = {}
+    for row in conn.execute(f"SELECT {', '.join([*keys, *values])} FROM {schema}.{table}"):
+        out[tuple(row[: len(keys)])] = tuple(_canonical(v) for v in row[len(keys) :])
+    return out
+
+
+def _canonical(value: object) -> object:
+    """Display sets are JSON objects, compared as data rather than text; sums of floats are
+    compared to 1e-9, since the order they were added in may differ."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return orjson.dumps(orjson.loads(value), option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONDecodeError:
+            return value
+    if isinstance(value, float):
+        return round(value, 9)
+    return value
+
+
+def _compare_table(conn: sqlite3.Connection, table: str) -> TableDiff:
+    stored, rebuilt = _rows(conn, "main", table), _rows(conn, "rebuilt", table)
+    diff = TableDiff(table)
+    for key in sorted(rebuilt.keys() - stored.keys(), key=str):
+        diff.missing += 1
+        diff.note(f"missing {key}")
+    for key in sorted(stored.keys() - rebuilt.keys(), key=str):
+        diff.extra += 1
+        diff.note(f"extra {key}")
+    for key in sorted(stored.keys() & rebuilt.keys(), key=str):
+        if stored[key] != rebuilt[key]:
+            diff.different += 1
+            diff.note(f"differs {key}: stored {stored[key]}, spans imply {rebuilt[key]}")
+    return diff
+
+
+_SAME_SPAN = """r.trace_key = m.trace_key AND r.project_id = m.project_id AND r.trace_id = m.trace_id
+    AND r.span_id = m.span_id"""
+
+
+def _compare_spans(conn: sqlite3.Connection) -> TableDiff:
+    """The writer's per-span decision (whose cost counts), compared in SQL: a million span keys
+    would not fit comfortably in two Python dicts."""
+    diff = TableDiff("spans")
+    (stored,) = conn.execute("SELECT COUNT(*) FROM main.spans").fetchone()
+    (rebuilt,) = conn.execute("SELECT COUNT(*) FROM rebuilt.spans").fetchone()
+    # Replay stores each (trace, span) once: more stored spans are duplicates the writer let in.
+    diff.extra = max(0, stored - rebuilt)
+    (diff.different,) = conn.execute(
+        f"SELECT COUNT(*) FROM main.spans m JOIN rebuilt.spans r ON {_SAME_SPAN} "
+        "WHERE r.usage_counted != m.usage_counted"
+    ).fetchone()
+    for project, trace, span, counted in conn.execute(
+        f"SELECT m.project_id, m.trace_id, m.span_id, r.usage_counted FROM main.spans m "
+        f"JOIN rebuilt.spans r ON {_SAME_SPAN} WHERE r.usage_counted != m.usage_counted LIMIT ?",
+        (MAX_LISTED,),
+    ):
+        diff.note(f"differs {(project, trace, span)}: usage_counted should be {counted}")
+    return diff
+
+
+def compare(conn: sqlite3.Connection) -> list[TableDiff]:
+    """Stored (`main`) against rebuilt (`rebuilt`, attached) rollups."""
+    return [*(_compare_table(conn, t) for t in ROLLUPS), _compare_spans(conn)]
+
+
+def repair(conn: sqlite3.Connection) -> None:
+    """Replace the stored rollups with the rebuilt ones (attached as `rebuilt`), in one
+    transaction. `projects` comes last in ROLLUPS: the triggers on runs and threads touch it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table in ROLLUPS:
+            conn.execute(f"DELETE FROM main.{table}")
+            conn.execute(f"INSERT INTO main.{table} SELECT * FROM rebuilt.{table}")
+        conn.execute(
+            f"""UPDATE main.spans AS m SET usage_counted = r.usage_counted
+                FROM rebuilt.spans AS r WHERE {_SAME_SPAN} AND r.usage_counted != m.usage_counted"""
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def check(
+    path: Path, scratch: Path, *, fix: bool = False, progress: Progress | None = None
+) -> CheckReport:
+    """Compare the rollups of the database at `path` with the spans; with `fix`, repair them.
+    Without `fix` the file is only read (beside a running server: one snapshot); with it the
+    caller must hold the store's write lock."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        if not fix:
+            conn.execute("PRAGMA query_only = ON")
+        check_current(conn)
+        conn.execute("BEGIN")
+        spans = rebuild(conn, scratch, progress)
+        conn.execute("COMMIT")
+        conn.execute("ATTACH DATABASE ? AS rebuilt", (str(scratch),))
+        report = CheckReport(spans=spans, tables=compare(conn))
+        if fix and not report.ok:
+            repair(conn)
+        return report
+    finally:
+        conn.close()
