@@ -193,9 +193,7 @@ def repair(conn: sqlite3.Connection) -> None:
         raise
 
 
-def check(
-    path: Path, scratch: Path, *, fix: bool = False, progress: Progress | None = None
-) -> CheckReport:
+def check(path: Path, scratch: Path, *, fix: bool = False, progress: Progress | None = None) -> CheckReport:
     """Compare the rollups of the database at `path` with the spans; with `fix`, repair them.
     Without `fix` the file is only read (beside a running server: one snapshot); with it the
     caller must hold the store's write lock."""
