@@ -15,6 +15,7 @@ from tracehound.api import (
     routes_runs,
     routes_spans,
     routes_stats,
+    routes_summary,
     routes_threads,
 )
 from tracehound.api.context import AppContext
@@ -29,7 +30,16 @@ def create_app(context: AppContext) -> FastAPI:
     app = FastAPI(title="tracehound", version=__version__, description=DESCRIPTION)
     app.state.ctx = context
     errors.install(app)
-    for module in (routes_runs, routes_spans, routes_groups, routes_threads, routes_meta, routes_otlp):
+    # /spans/summary before /spans: no /spans/{...} route may shadow it.
+    for module in (
+        routes_runs,
+        routes_summary,
+        routes_spans,
+        routes_groups,
+        routes_threads,
+        routes_meta,
+        routes_otlp,
+    ):
         app.include_router(module.router)
     app.include_router(routes_metrics.router)
     app.include_router(routes_bottlenecks.router)
