@@ -62,8 +62,12 @@ _FACTS = """
     SELECT rowid, span_id, run_id, operation_name, kind, is_llm_call, start_time_us, finish_time_us,
         is_error, error_message, model, tool_name, ttft_us, cost, usage_counted, input_tokens,
         output_tokens, cached_tokens, cost_source = 'unpriced'
-    FROM spans WHERE {where} ORDER BY start_time_us, span_id
+    FROM spans WHERE {where}
 """
+
+
+def _by_start(s: SpanFacts) -> tuple[int, str]:
+    return s.start_us, s.span_id
 
 
 def summary_data(conn: sqlite3.Connection, sel: SummarySelection) -> SummaryData:
@@ -78,7 +82,9 @@ def summary_data(conn: sqlite3.Connection, sel: SummarySelection) -> SummaryData
                 labels=sel.labels,
             ),
         )
-        spans = [SpanFacts(*r) for r in conn.execute(_FACTS.format(where=where.sql()), where.params)]
+        spans = list(map(SpanFacts._make, conn.execute(_FACTS.format(where=where.sql()), where.params)))
+        # Sorted here rather than by SQLite, which would sort whole rows through a temporary b-tree.
+        spans.sort(key=_by_start)
         usage = _usage(conn, "model", where) if spans else Usage()
     return SummaryData(spans=spans, usage=usage)
 
