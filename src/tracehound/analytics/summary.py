@@ -19,7 +19,7 @@ import orjson
 from tracehound.analytics.percentiles import nearest_rank
 from tracehound.analytics.semantic import SCAN_CHARS, Detection, detect
 from tracehound.analytics.stats import usage_rows
-from tracehound.conventions.texts import new_tool_results, output_text
+from tracehound.conventions.texts import may_hand_tool_results, new_tool_results, output_text
 from tracehound.model import KIND_TOOL
 from tracehound.storage.base import TraceStore
 from tracehound.storage.sqlite_summary import SpanFacts, SummarySelection
@@ -90,10 +90,14 @@ def _scan(store: TraceStore, project_id: str, spans: Sequence[SpanFacts]) -> tup
     texts = 0
     for s in wanted:
         raw = stored.get(s.ref)
-        attrs = orjson.loads(raw) if raw else None
+        has_output = bool(s.is_llm_call) or s.kind == KIND_TOOL
+        hands_results = s.operation_name == _TOOL_RESULTS_OPERATION and may_hand_tool_results(raw or b"")
+        if not raw or not (has_output or hands_results):
+            continue
+        attrs = orjson.loads(raw)
         if not isinstance(attrs, dict):
             continue
-        if s.is_llm_call or s.kind == KIND_TOOL:
+        if has_output:
             text = output_text(attrs)
             if text is not None:
                 texts += 1
@@ -101,7 +105,7 @@ def _scan(store: TraceStore, project_id: str, spans: Sequence[SpanFacts]) -> tup
                 if d is not None:
                     tool = s.tool_name if s.kind == KIND_TOOL else None
                     found.append(_Found(s, d, "output", tool, ("output", 0)))
-        if s.operation_name == _TOOL_RESULTS_OPERATION:
+        if hands_results:
             for r in new_tool_results(attrs):
                 texts += 1
                 d = detect(r.text)

@@ -6,6 +6,8 @@ reads it at query time, for LLM calls, tool spans and vLLora's `api_invoke` only
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +30,7 @@ OUTPUT_KEYS = (
 class ToolResult:
     """A tool's result as it was handed back to a model: a `role: tool` message."""
 
-    index: int  # its place in the request's messages
+    index: int  # its place among the request's messages after the last assistant message
     tool_name: str | None
     text: str
 
@@ -61,17 +63,100 @@ def output_text(attrs: dict[str, Any]) -> str | None:
     return None
 
 
+# A role key as it reads in the stored attribute JSON: `request` is a JSON string there, so its
+# own quotes are escaped once (an object would leave them bare). A quote inside a message's text
+# is escaped once more, so no text that quotes a role reads like these.
+_ROLE_KEY = b'"role'
+_ROLE_SEPARATORS = (b'\\":\\"', b'\\": \\"', b'":"', b'": "')
+
+
+def _roles_backwards(raw: bytes) -> Iterator[bytes]:
+    """The first bytes of each message role in `raw`, last message first."""
+    end = len(raw)
+    while (i := raw.rfind(_ROLE_KEY, 0, end)) >= 0:
+        after = i + len(_ROLE_KEY)
+        for sep in _ROLE_SEPARATORS:
+            if raw.startswith(sep, after):
+                yield raw[after + len(sep) : after + len(sep) + 9]
+                break
+        end = i
+
+
+def may_hand_tool_results(raw_attributes: bytes) -> bool:
+    """False when the stored attributes of an `api_invoke` surely hand no new tool result to the
+    model (no tool message after the last assistant message), found without parsing them: a
+    conversation's requests repeat all of it, and parsing every one is most of a summary's cost.
+    Only the end of the text is read, back to the last assistant or tool message. True when in
+    doubt (no role written in a known way)."""
+    seen = False
+    for role in _roles_backwards(raw_attributes):
+        if role.startswith(b"tool"):
+            return True
+        if role.startswith(b"assistant"):
+            return False
+        seen = True
+    return not seen
+
+
+_DECODER = json.JSONDecoder()
+_ASSISTANT_ROLE = ('"role":"assistant"', '"role": "assistant"')
+
+
+def _tail(request: str) -> list[Any] | None:
+    """The messages of a request's JSON text from its last assistant message on, parsed without
+    parsing the conversation before it; None when the text is not laid out as expected (the
+    caller then parses it all). A quote inside a string is escaped, so the role marker found is
+    a key of a message; its object starts at the nearest `{` before it that parses into an
+    assistant message spanning the marker."""
+    marker = max(request.rfind(m) for m in _ASSISTANT_ROLE)
+    if marker < 0:
+        return None
+    start = marker
+    while True:
+        start = request.rfind("{", 0, start)
+        if start < 0:
+            return None
+        try:
+            message, end = _DECODER.raw_decode(request, start)
+        except ValueError:
+            continue
+        if isinstance(message, dict) and message.get("role") == "assistant" and end > marker:
+            break
+    out = [message]
+    while True:  # the rest of the array: `, value` until `]`
+        while end < len(request) and request[end].isspace():
+            end += 1
+        if end >= len(request) or request[end] not in ",]":
+            return None
+        if request[end] == "]":
+            return out
+        end += 1
+        while end < len(request) and request[end].isspace():
+            end += 1
+        try:
+            value, end = _DECODER.raw_decode(request, end)
+        except ValueError:
+            return None
+        out.append(value)
+
+
+def _messages(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        tail = _tail(value)
+        if tail is not None:
+            return tail
+    request = as_json(value)
+    messages = request.get("messages") if isinstance(request, dict) else None
+    return messages if isinstance(messages, list) else []
+
+
 def new_tool_results(attrs: dict[str, Any]) -> list[ToolResult]:
     """The tool results a vLLora `api_invoke` hands to the model for the first time: the
     `role: tool` messages after the last assistant message of its `request`. Every later request
     of the conversation repeats them; taking only the new ones counts each result once. The tool
-    is named by the assistant's tool call the message answers, else by the message's `name`."""
-    request = as_json(attrs.get("request"))
-    if not isinstance(request, dict):
-        return []
-    messages = request.get("messages")
-    if not isinstance(messages, list):
-        return []
+    is named by the assistant's tool call the message answers, else by the message's `name`.
+    `index` counts from the last assistant message (0)."""
+    messages = _messages(attrs.get("request"))
     last_assistant = -1
     for i in range(len(messages) - 1, -1, -1):
         m = messages[i]
@@ -96,5 +181,5 @@ def new_tool_results(attrs: dict[str, Any]) -> list[ToolResult]:
             continue
         call_id = as_str(m.get("tool_call_id"))
         name = names.get(call_id) if call_id is not None else None
-        out.append(ToolResult(index=i, tool_name=name or as_str(m.get("name")), text=text))
+        out.append(ToolResult(index=i - last_assistant, tool_name=name or as_str(m.get("name")), text=text))
     return out

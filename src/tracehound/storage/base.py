@@ -90,7 +90,7 @@ class TraceStore(Protocol):
         model, read in one snapshot."""
         ...
 
-    def span_attributes(self, project_id: str, refs: Sequence[int]) -> dict[int, str]:
+    def span_attributes(self, project_id: str, refs: Sequence[int]) -> dict[int, bytes]:
         """The stored attribute JSON of a few spans, by the `ref` of their `SpanFacts`."""
         ...
 

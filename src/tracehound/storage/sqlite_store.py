@@ -234,5 +234,5 @@ class SqliteStore:
     def span_summary(self, sel: SummarySelection) -> SummaryData:
         return sqlite_summary.summary_data(self._read(), sel)
 
-    def span_attributes(self, project_id: str, refs: Sequence[int]) -> dict[int, str]:
+    def span_attributes(self, project_id: str, refs: Sequence[int]) -> dict[int, bytes]:
         return sqlite_summary.span_attributes(self._read(), project_id, refs)
