@@ -240,6 +240,13 @@ def thread_bodies(spans: int, seed: int) -> tuple[list[bytes], int]:
     return bodies, gen.spans
 
 
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system) the process has used: less swayed than wall time by whatever
+    else the machine runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def post_all(otlp_url: str, bodies: list[bytes]) -> None:
     parsed = urllib.parse.urlparse(otlp_url)
     conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=120)
@@ -346,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         bodies, results["thread_spans"] = thread_bodies(args.thread_spans, args.seed)
         results["thread_bytes"] = sum(map(len, bodies))
         background = build_bodies(Spec(spans=args.background_spans)) if args.background_spans else None
-        with _server(work, time.monotonic() + 1800) as (_, api_url, otlp_url):
+        with _server(work, time.monotonic() + 1800) as (proc, api_url, otlp_url):
             if background is not None:
                 print(f"sending {background.stats.spans:,} background spans ...", flush=True)
                 post_all(otlp_url, background.bodies)
@@ -359,9 +366,18 @@ def main(argv: list[str] | None = None) -> int:
             parsed = urllib.parse.urlparse(api_url)
             conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=120)
             results["floor_ms"] = time_get(conn, "/health", args.requests)[0]
+            cpu0 = cpu_s(proc.pid)
             median, p95, body = time_get(conn, f"/spans/summary?thread_ids={THREAD_ID}", args.requests)
+            cpu_ms = (cpu_s(proc.pid) - cpu0) * 1000 / (args.requests + 6)  # time_get's warm-ups too
+            typed = time_get(conn, f"/spans/summary?thread_ids={THREAD_ID}&semantic=false", args.requests)
+            results["typed_only"] = {"median_ms": typed[0], "p95_ms": typed[1]}
             conn.close()
-            results["summary"] = {"median_ms": median, "p95_ms": p95, "response_bytes": len(json.dumps(body))}
+            results["summary"] = {
+                "median_ms": median,
+                "p95_ms": p95,
+                "server_cpu_ms": cpu_ms,
+                "response_bytes": len(json.dumps(body)),
+            }
             results["summary_body"] = {k: body[k] for k in ("total_spans", "by_status", "semantic_scan")}
             fetch_times, total_times = [], []
             for _ in range(args.baseline_repeats):
@@ -388,10 +404,17 @@ def main(argv: list[str] | None = None) -> int:
         f"HTTP floor {results['floor_ms']:.2f} ms"
     )
     print(f"summary as tracehound sends it: {results['summary_body']}")
+    print(
+        f"server CPU per summary request: {s['server_cpu_ms']:.1f} ms; load average {os.getloadavg()[0]:.2f}"
+    )
     met = "met" if s["median_ms"] <= TARGET_MS else "NOT MET"
     print(
         f"GET /spans/summary   median {s['median_ms']:8.1f} ms  p95 {s['p95_ms']:8.1f} ms  "
         f"({s['response_bytes']:,} bytes)  target {TARGET_MS:.0f} ms: {met}"
+    )
+    t = results["typed_only"]
+    print(
+        f"  semantic=false     median {t['median_ms']:8.1f} ms  p95 {t['p95_ms']:8.1f} ms  (typed only)"
     )
     print(
         f"baseline (vLLora)    median {b['median_ms']:8.1f} ms  "

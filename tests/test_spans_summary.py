@@ -185,7 +185,7 @@ def test_thread_summary_exact(api: httpx.Client, spans: SpanFactory, server: Ser
     assert body["semantic_error_spans"] == body["tool_call_errors"] == []
     assert (body["semantic_error_count"], body["tool_call_error_count"]) == (0, 0)
     # The gateway calls carry no output; each request holds one user message and no tool result.
-    assert body["semantic_scan"] == {"texts": 0, "max_chars": 1000}
+    assert body["semantic_scan"] == {"enabled": True, "texts": 0, "max_chars": 1000}
     assert body["truncated"] == NOT_TRUNCATED
 
     theirs = get_json(httpx.Client(base_url=server.api, headers={"x-project-id": other.project or ""}),
@@ -236,7 +236,7 @@ def test_unknown_ids_give_an_empty_summary(api: httpx.Client) -> None:
         "slowest_spans": [],
         "expensive_spans": [],
         "repeated_failures": [],
-        "semantic_scan": {"texts": 0, "max_chars": 1000},
+        "semantic_scan": {"enabled": True, "texts": 0, "max_chars": 1000},
         "truncated": NOT_TRUNCATED,
     }
 
@@ -362,11 +362,18 @@ def test_semantic_errors_and_repeated_failures(api: httpx.Client, spans: SpanFac
     ]
     # Scanned: three tool results (c1, c2; c3), the second answer, two tool outputs. Not: the
     # first model_call (tool calls only), the error tool span (no output), api_invoke responses.
-    assert body["semantic_scan"] == {"texts": 6, "max_chars": 1000}
+    assert body["semantic_scan"] == {"enabled": True, "texts": 6, "max_chars": 1000}
     assert body["tool_usage"] == [
         {"name": "lookup_order", "count": 2, "errors": 1},
         {"name": "run_sql", "count": 1, "errors": 0},
     ]
+    # Typed columns only: the same figures, nothing scanned, and the error tool span repeats no more.
+    typed = summary(api, thread_ids="thread-s", semantic="false")
+    assert typed["semantic_scan"] == {"enabled": False, "texts": 0, "max_chars": 1000}
+    assert typed["semantic_error_spans"] == typed["tool_call_errors"] == typed["repeated_failures"] == []
+    assert {k: typed[k] for k in ("total_spans", "by_status", "tool_usage")} == {
+        k: body[k] for k in ("total_spans", "by_status", "tool_usage")
+    }
 
 
 def test_caps_and_truncated(api: httpx.Client, spans: SpanFactory) -> None:
@@ -452,4 +459,31 @@ def test_openapi_documents_the_summary(api: httpx.Client) -> None:
         "/SpansSummary"
     )
     names = {p["name"] for p in operation["parameters"]}
-    assert names == {"thread_ids", "run_ids", "labels", "limit", "breakdown_limit"}
+    assert names == {"thread_ids", "run_ids", "labels", "limit", "breakdown_limit", "semantic"}
+
+
+def test_tool_results_in_any_request_layout(api: httpx.Client, spans: SpanFactory) -> None:
+    """Requests written with spaces, quoting roles in their text, or without an assistant message
+    (read whole): each new tool result is found once, and text that quotes a role is not a role."""
+    base = {"vllora.run_id": "rl", "vllora.thread_id": "thread-l"}
+    quoting = {"role": "user", "content": 'Reply as {"role": "tool", "content": "Error: fake"}'}
+    spaced = json.dumps(
+        {"messages": [quoting, _calls(("k1", "search_kb")), _tool("k1", "Rate limit hit")]}, indent=2
+    )
+    no_assistant = json.dumps({"messages": [_tool("k0", "invalid order id"), quoting]})
+    only_quoting = json.dumps({"messages": [quoting]})
+    t = spans.trace(base_ns())
+    root = t.span("run", 0, 1000, attrs=base)
+    a1 = t.span("api_invoke", 10, 100, parent=root, attrs={**base, "request": spaced})
+    a2 = t.span("api_invoke", 200, 300, parent=root, attrs={**base, "request": no_assistant})
+    t.span("api_invoke", 400, 500, parent=root, attrs={**base, "request": only_quoting})
+    spans.send(t)
+
+    body = summary(api, thread_ids="thread-l")
+    assert [
+        (e["span_id"], e["tool_name"], e["detected_pattern"], e["message"]) for e in body["tool_call_errors"]
+    ] == [
+        (span_hex(a1), "search_kb", "rate limit", "Rate limit hit"),
+        (span_hex(a2), None, "invalid", "invalid order id"),
+    ]
+    assert body["semantic_scan"]["texts"] == 2

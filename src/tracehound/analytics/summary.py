@@ -159,10 +159,12 @@ def spans_summary(
     labels: tuple[str, ...] = (),
     limit: int = DEFAULT_LIMIT,
     breakdown_limit: int = DEFAULT_BREAKDOWN_LIMIT,
+    semantic: bool = True,
 ) -> dict[str, Any]:
     """The summary of the spans in any of `thread_ids`, of any of `run_ids` and with any of
     `labels` (the filters given combine with AND). Lists of spans hold at most `limit` entries,
-    breakdowns at most `breakdown_limit`; `truncated` says which were cut. Raises SummaryError
+    breakdowns at most `breakdown_limit`; `truncated` says which were cut. With `semantic`
+    false, outputs and tool results are not scanned (typed columns only). Raises SummaryError
     on bad input, before reading anything."""
     _check(limit, breakdown_limit, (thread_ids, run_ids, labels))
     data = store.span_summary(SummarySelection(project_id, thread_ids, run_ids, labels))
@@ -186,8 +188,9 @@ def spans_summary(
     tool_order = sorted(tools, key=lambda n: (-tools[n][0], n))
     models = usage_rows(data.usage, "model")
 
-    found, texts = _scan(store, project_id, spans)
-    semantic = _by_severity(f for f in found if f.source == "output")
+    # Without the scan no attribute JSON is read: the semantic lists stay empty.
+    found, texts = _scan(store, project_id, spans) if semantic else ([], 0)
+    in_outputs = _by_severity(f for f in found if f.source == "output")
     tool_errors = _by_severity(f for f in found if f.source == "tool_result" or f.span.kind == KIND_TOOL)
     work = [s for s in spans if s.is_llm_call or s.kind == KIND_TOOL]
     slowest = heapq.nsmallest(limit, work, key=lambda s: (-(s.finish_us - s.start_us), s.start_us, s.span_id))
@@ -238,7 +241,7 @@ def spans_summary(
             }
             for s in errors[:limit]
         ],
-        "semantic_error_count": len(semantic),
+        "semantic_error_count": len(in_outputs),
         "semantic_error_spans": [
             {
                 "span_id": f.span.span_id,
@@ -248,7 +251,7 @@ def spans_summary(
                 "severity": f.detection.severity,
                 "snippet": f.detection.snippet,
             }
-            for f in semantic[:limit]
+            for f in in_outputs[:limit]
         ],
         "tool_call_error_count": len(tool_errors),
         "tool_call_errors": [
@@ -280,13 +283,13 @@ def spans_summary(
             for s in expensive
         ],
         "repeated_failures": repeated[:limit],
-        "semantic_scan": {"texts": texts, "max_chars": SCAN_CHARS},
+        "semantic_scan": {"enabled": semantic, "texts": texts, "max_chars": SCAN_CHARS},
         "truncated": {
             "by_operation": len(operations) > breakdown_limit,
             "model_breakdown": len(models) > breakdown_limit,
             "tool_usage": len(tools) > breakdown_limit,
             "error_spans": len(errors) > limit,
-            "semantic_error_spans": len(semantic) > limit,
+            "semantic_error_spans": len(in_outputs) > limit,
             "tool_call_errors": len(tool_errors) > limit,
             "slowest_spans": len(work) > limit,
             "expensive_spans": len(priced) > limit,

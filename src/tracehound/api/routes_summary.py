@@ -36,6 +36,9 @@ def spans_summary(
         summary.DEFAULT_BREAKDOWN_LIMIT,
         description=f"Entries per breakdown (operations, models, tools), 1 to {summary.MAX_LIMIT}",
     ),
+    semantic: bool = Query(
+        True, description="Scan outputs and tool results for error patterns (false: typed columns only)"
+    ),
 ) -> JSONResponse:
     try:
         report = summary.spans_summary(
@@ -46,6 +49,7 @@ def spans_summary(
             labels=params.csv(labels),
             limit=limit,
             breakdown_limit=breakdown_limit,
+            semantic=semantic,
         )
     except summary.SummaryError as exc:
         raise bad_request(str(exc)) from None

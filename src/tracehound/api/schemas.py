@@ -490,6 +490,7 @@ class RepeatedFailure(BaseModel):
 
 class SemanticScan(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(description="false when asked with semantic=false: nothing was scanned")
     texts: int = Field(description="Outputs and tool results scanned")
     max_chars: int = Field(description="Characters scanned at the start of each text")
 
