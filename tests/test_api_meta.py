@@ -86,6 +86,7 @@ API_PATHS = {
     "/stats/breakdown": ["get"],
     "/metrics/timeseries": ["get"],
     "/spans": ["get"],
+    "/spans/summary": ["get"],
     "/traces": ["get"],
     "/group": ["get"],
     "/group/spans": ["get"],
@@ -163,6 +164,7 @@ QUERY_PARAMS = {
     "/runs/{run_id}/bottlenecks": {"run_id", "limit"},
     "/stats": {"period", "start", "end", "thread_ids", "labels", "model_name"},
     "/stats/breakdown": {"by", "period", "start", "end", "thread_ids", "labels", "model_name", "limit"},
+    "/spans/summary": {"thread_ids", "run_ids", "labels", "limit", "breakdown_limit", "semantic"},
     "/metrics/timeseries": {
         "metric",
         "interval",
