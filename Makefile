@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run demo test lint typecheck check bench bench-quick bench-analytics clean
+.PHONY: help install run demo test lint typecheck check bench bench-quick bench-analytics bench-summary clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ bench-quick: $(STAMP)  ## The same benchmark on 50,000 spans
 
 bench-analytics: $(STAMP)  ## /stats, /metrics/timeseries and bottlenecks on 1,000,000 spans
 	$(BIN)/python bench/analytics.py
+
+bench-summary: $(STAMP)  ## GET /spans/summary on a 10,000-span thread, against the vLLora way
+	$(BIN)/python bench/summary.py
 
 clean:  ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

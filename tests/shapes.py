@@ -32,6 +32,7 @@ def gateway_call(
     label: str | None = None,
     error: str | None = None,
     tool: str | None = None,
+    ttft_us: int = 412345,
 ) -> GatewayCall:
     """cloud_api_invoke → api_invoke → model_call → provider (→ tools): cost on three of them,
     as the gateway records it."""
@@ -81,7 +82,7 @@ def gateway_call(
                 {"cost": cost, "per_input_token": 0.15, "per_output_token": 0.6, "is_cache_used": False}
             ),
             "usage": usage,
-            "ttft": 412345,
+            "ttft": ttft_us,
         },
     )
     provider = t.span(

@@ -89,6 +89,7 @@ API_PATHS = {
     "/stats/tools": ["get"],
     "/metrics/timeseries": ["get"],
     "/spans": ["get"],
+    "/spans/summary": ["get"],
     "/traces": ["get"],
     "/group": ["get"],
     "/group/spans": ["get"],
@@ -172,6 +173,7 @@ QUERY_PARAMS = {
     "/stats": {"period", "start", "end", "thread_ids", "labels", "model_name"},
     "/stats/breakdown": {"by", "period", "start", "end", "thread_ids", "labels", "model_name", "limit"},
     "/stats/tools": {"period", "start", "end", "limit"},
+    "/spans/summary": {"thread_ids", "run_ids", "labels", "limit", "breakdown_limit", "semantic"},
     "/metrics/timeseries": {
         "metric",
         "interval",

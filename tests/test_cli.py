@@ -122,3 +122,13 @@ def test_data_dir_from_the_environment(server: Server, world: World, wapi: httpx
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == get_json(wapi, "/runs", {"limit": 20})
+
+
+def test_summary(source: list[str], wapi: httpx.Client) -> None:
+    got = cli_json("summary", *source, "--thread", "thread-1")
+    assert got == get_json(wapi, "/spans/summary", {"thread_ids": "thread-1"})
+    assert got["total_spans"] == 15 and got["run_count"] == 2
+    table = cli("summary", *source, "--thread", "thread-1", "--label", "hotel_search").stdout
+    assert "Summary" in table and "Error spans" in table and "rate limited" in table
+    none = cli("summary", *source)
+    assert none.returncode == 2 and "at least one" in none.stderr

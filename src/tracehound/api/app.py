@@ -15,6 +15,7 @@ from tracehound.api import (
     routes_runs,
     routes_spans,
     routes_stats,
+    routes_summary,
     routes_threads,
 )
 from tracehound.api.context import AppContext
@@ -29,7 +30,8 @@ def create_app(context: AppContext) -> FastAPI:
     app = FastAPI(title="tracehound", version=__version__, description=DESCRIPTION)
     app.state.ctx = context
     errors.install(app)
-    for module in (routes_runs, routes_spans, routes_groups, routes_threads, routes_meta):
+    # /spans/summary before /spans: no /spans/{...} route may shadow it.
+    for module in (routes_runs, routes_summary, routes_spans, routes_groups, routes_threads, routes_meta):
         app.include_router(module.router)
     if context.ingestor is not None:
         app.include_router(routes_otlp.router)

@@ -257,14 +257,113 @@ def summary(
     )
     if json:
         return render.json_out(answer)
-    scalars = [(k, render.text(v)) for k, v in answer.items() if not isinstance(v, dict | list)]
-    render.show(render.pairs("Summary", scalars))
-    for key, value in answer.items():
-        if isinstance(value, dict) and value and all(not isinstance(v, dict | list) for v in value.values()):
-            render.show(render.pairs(key, [(k, render.text(v)) for k, v in value.items()]))
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            columns = [(k, k, render.text) for k in value[0]]
-            render.show(render.table(key, value, columns))
+    _summary(answer)
+
+
+def _summary(a: dict[str, Any]) -> None:
+    latency, ttft, status = a["latency"], a["ttft"], a["by_status"]
+    render.show(
+        render.pairs(
+            "Summary",
+            [
+                ("Spans / runs", f"{a['total_spans']:,} / {a['run_count']:,}"),
+                (
+                    "From - to (UTC)",
+                    f"{render.when(a['start_time_us'])} - {render.when(a['finish_time_us'])}",
+                ),
+                ("Busy time", render.ms(a["total_duration_ms"])),
+                ("OK / errors", f"{status['success']:,} / {status['error']:,}"),
+                ("LLM calls", render.count(a["llm_calls"])),
+                ("Cost", render.cost(a["total_cost"])),
+                (
+                    "Tokens in / out / cached",
+                    " / ".join(
+                        render.count(a[k])
+                        for k in ("total_input_tokens", "total_output_tokens", "total_cached_tokens")
+                    ),
+                ),
+                ("Cache hit rate", "—" if a["cache_hit_rate"] is None else f"{a['cache_hit_rate']:.2f}%"),
+                (
+                    "LLM latency p50 / p95 / p99 / max",
+                    " / ".join(render.ms(latency[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
+                ),
+                (
+                    "TTFT p50 / p95 / avg",
+                    " / ".join(render.ms(ttft[k]) for k in ("p50_ms", "p95_ms", "avg_ms")),
+                ),
+            ],
+        ),
+        render.table("By model", a["model_breakdown"], MODEL_COLUMNS),
+        render.table(
+            "Tools",
+            a["tool_usage"],
+            [
+                ("Tool", "name", render.text),
+                ("Calls", "count", render.count),
+                ("Errors", "errors", render.count),
+            ],
+        ),
+    )
+    lists: list[tuple[str, str, list[Column]]] = [
+        (
+            "Error spans",
+            "error_spans",
+            [
+                ("Span", "span_id", render.ident),
+                ("Operation", "operation_name", render.text),
+                ("Error", "error_message", render.text),
+            ],
+        ),
+        (
+            "Semantic errors (in outputs that did not fail)",
+            "semantic_error_spans",
+            [
+                ("Span", "span_id", render.ident),
+                ("Operation", "operation_name", render.text),
+                ("Severity", "severity", render.count),
+                ("Pattern", "detected_pattern", render.text),
+                ("Text", "snippet", render.text),
+            ],
+        ),
+        (
+            "Tool call errors",
+            "tool_call_errors",
+            [
+                ("Span", "span_id", render.ident),
+                ("Tool", "tool_name", render.text),
+                ("Message", "message", render.text),
+            ],
+        ),
+        (
+            "Repeated failures",
+            "repeated_failures",
+            [("Type", "type", render.text), ("Name", "name", render.text), ("Count", "count", render.count)],
+        ),
+        (
+            "Slowest spans",
+            "slowest_spans",
+            [
+                ("Span", "span_id", render.ident),
+                ("Operation", "operation_name", render.text),
+                ("Model", "model", render.text),
+                ("Duration", "duration_ms", render.ms),
+            ],
+        ),
+        (
+            "Costliest spans",
+            "expensive_spans",
+            [
+                ("Span", "span_id", render.ident),
+                ("Operation", "operation_name", render.text),
+                ("Model", "model", render.text),
+                ("Cost", "cost", render.cost),
+            ],
+        ),
+    ]
+    for title, key, columns in lists:
+        if a[key]:
+            cut = " (first of more)" if a["truncated"].get(key) else ""
+            render.show(render.table(title + cut, a[key], columns))
 
 
 def register(app: typer.Typer) -> None:

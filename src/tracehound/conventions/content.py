@@ -1,11 +1,13 @@
-"""Where each convention keeps a span's input and output text (prompts, completions, tool
-arguments and results). Read only for the few spans a caller asks to see, never per span at
-ingest or on a list: these values are the largest attributes a span carries."""
+"""A span's input and output as a person or an agent reads them (prompts, completions, tool
+arguments and results), raw as stored, for `get_span_content` and `get_llm_call`. Read only for
+the few spans a caller asks to see: these values are the largest attributes a span carries.
+texts.py extracts the output *text* for the summary's semantic scan from the same keys."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from tracehound.conventions.texts import OUTPUT_KEYS as TEXT_OUTPUT_KEYS
 from tracehound.model import to_json
 
 # First present wins, in the order the mappers run (docs/conventions.md).
@@ -18,15 +20,9 @@ INPUT_KEYS = (
     "traceloop.entity.input",  # OpenLLMetry decorators
     "gen_ai.tool.call.arguments",
 )
-OUTPUT_KEYS = (
-    "output",  # vLLora
-    "response",  # vLLora
-    "output.value",  # OpenInference
-    "gen_ai.output.messages",
-    "gen_ai.completion",
-    "traceloop.entity.output",
-    "gen_ai.tool.call.result",
-)
+# The keys a span's output may be under: the semantic scan's list (texts.OUTPUT_KEYS), and
+# vLLora's `response`, the whole answer on an `api_invoke`.
+OUTPUT_KEYS = (*TEXT_OUTPUT_KEYS, "response")
 
 
 def _first(attributes: dict[str, Any], keys: tuple[str, ...], indexed: str) -> tuple[str, str] | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from tracehound.model import Span
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
 from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings
 from tracehound.storage.sqlite_stats import StatsData, StatsFilter, Usage, UsageKey
+from tracehound.storage.sqlite_summary import SummaryData, SummarySelection
 from tracehound.storage.sqlite_timeseries import BucketAggregate, BucketValues, SeriesQuery
 from tracehound.storage.sqlite_tools import ToolCalls
 from tracehound.storage.sqlite_writer import WriteResult
@@ -82,6 +84,15 @@ class TraceStore(Protocol):
 
     def timeseries_values(self, q: SeriesQuery) -> list[BucketValues]:
         """Per-bucket raw durations (µs), for the percentile metrics."""
+        ...
+
+    def span_summary(self, sel: SummarySelection) -> SummaryData:
+        """/spans/summary: the typed columns of the selected spans (by start) and their usage by
+        model, read in one snapshot."""
+        ...
+
+    def span_attributes(self, project_id: str, refs: Sequence[int]) -> dict[int, bytes]:
+        """The stored attribute JSON of a few spans, by the `ref` of their `SpanFacts`."""
         ...
 
     def close(self) -> None: ...

@@ -9,17 +9,18 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from tracehound.model import Span
-from tracehound.storage import sqlite_runs, sqlite_spans, sqlite_stats
+from tracehound.storage import sqlite_runs, sqlite_spans, sqlite_stats, sqlite_summary
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
 from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, recent_durations, run_timings
 from tracehound.storage.sqlite_check import CheckReport, Progress, check
 from tracehound.storage.sqlite_schema import check_current, migrate
 from tracehound.storage.sqlite_stats import StatsData, StatsFilter, Usage, UsageKey
+from tracehound.storage.sqlite_summary import SummaryData, SummarySelection
 from tracehound.storage.sqlite_timeseries import (
     BucketAggregate,
     BucketValues,
@@ -282,3 +283,9 @@ class SqliteStore:
 
     def tool_calls(self, project_id: str, start_us: int, end_us: int) -> list[ToolCalls]:
         return tool_calls(self._read(), project_id, start_us, end_us)
+
+    def span_summary(self, sel: SummarySelection) -> SummaryData:
+        return sqlite_summary.summary_data(self._read(), sel)
+
+    def span_attributes(self, project_id: str, refs: Sequence[int]) -> dict[int, bytes]:
+        return sqlite_summary.span_attributes(self._read(), project_id, refs)
