@@ -1,0 +1,108 @@
+"""Kill -9 during sustained ingest: four exporters (two gRPC, two HTTP) send traces to a real
+server, which is killed with SIGKILL mid-stream and restarted on the same data directory. Every
+span the server acknowledged must be stored, and `tracehound check` must find every rollup in
+agreement with the spans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from tests.conftest import Server, start_server
+from tests.shapes import gateway_call
+from tests.spans import SpanFactory
+from tests.test_cli import cli
+from tracehound.storage.sqlite_store import DB_FILENAME
+
+EXPORTERS = 4
+MIN_ACKED_BEFORE_KILL = 40  # exports, over all exporters
+
+
+class Sender(threading.Thread):
+    """One exporter sending one small agent run (a root and a gateway call) per export,
+    and remembering the span ids of every export the server acknowledged."""
+
+    def __init__(self, server: Server, project: str, via: str, stop: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.factory = SpanFactory(server.otlp_grpc, server.otlp_http, project)
+        headers = self.factory.headers()
+        self.exporter: GrpcExporter | HttpExporter = (
+            GrpcExporter(endpoint=server.otlp_grpc, insecure=True, headers=headers, timeout=2)
+            if via == "grpc"
+            else HttpExporter(endpoint=f"{server.otlp_http}/v1/traces", headers=headers, timeout=2)
+        )
+        self.stop = stop
+        self.acked: list[str] = []
+        self.exports = 0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            t = self.factory.trace()
+            run_id = uuid.uuid4().hex
+            root = t.span("run", 0, 900, attrs={"vllora.run_id": run_id})
+            gateway_call(t, root, 10, 800, run_id=run_id, thread_id="t", cost=0.001)
+            spans = self.factory.finished(t)
+            self.factory.memory.clear()
+            try:
+                result = self.exporter.export(spans)
+            except Exception:  # the server is gone: not acknowledged
+                result = SpanExportResult.FAILURE
+            if result == SpanExportResult.SUCCESS:
+                self.acked.extend(f"{s.context.span_id:016x}" for s in spans if s.context)
+                self.exports += 1
+        self.exporter.shutdown()
+
+
+def stored_span_ids(data_dir: Path, project: str) -> set[str]:
+    with sqlite3.connect(f"file:{data_dir / DB_FILENAME}?mode=ro", uri=True) as db:
+        return {r[0] for r in db.execute("SELECT span_id FROM spans WHERE project_id = ?", (project,))}
+
+
+def test_no_acknowledged_span_is_lost_to_kill_9(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir)
+    project = f"kill-{uuid.uuid4().hex[:8]}"
+    stop = threading.Event()
+    senders = [Sender(server, project, "grpc" if i % 2 else "http", stop) for i in range(EXPORTERS)]
+    try:
+        for s in senders:
+            s.start()
+        deadline = time.monotonic() + 60
+        while sum(s.exports for s in senders) < MIN_ACKED_BEFORE_KILL and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sum(s.exports for s in senders) >= MIN_ACKED_BEFORE_KILL
+        os.kill(server.process.pid, signal.SIGKILL)  # mid-stream: exports are in flight
+        server.process.wait(timeout=30)
+    finally:
+        stop.set()
+        for s in senders:
+            s.join(timeout=30)
+
+    acked = {span_id for s in senders for span_id in s.acked}
+    assert len(acked) >= MIN_ACKED_BEFORE_KILL * 5  # a root and a gateway call: 5 spans or more
+
+    restarted = start_server(data_dir)
+    try:
+        stored = stored_span_ids(data_dir, project)
+        assert acked <= stored, f"{len(acked - stored)} acknowledged spans lost"
+        check = cli("check", "--data-dir", str(data_dir))
+        assert check.returncode == 0, check.stdout + check.stderr
+        # The API agrees with the file: every run counted once, none half-written.
+        with restarted.client(project) as api:
+            runs = api.get("/runs", params={"period": "all", "limit": 1}).json()["pagination"]["total"]
+        with sqlite3.connect(f"file:{data_dir / DB_FILENAME}?mode=ro", uri=True) as db:
+            (distinct,) = db.execute(
+                "SELECT COUNT(DISTINCT run_id) FROM spans WHERE project_id = ?", (project,)
+            ).fetchone()
+        assert runs == distinct
+    finally:
+        restarted.stop()
