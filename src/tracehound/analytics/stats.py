@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracehound.analytics.percentiles import nearest_rank
-from tracehound.storage.sqlite_stats import ErrorHit, RunFigures, StatsData, Usage, UsageKey
+from tracehound.storage.sqlite_stats import ErrorHit, RunFigures, StatsData
+from tracehound.storage.usage import Usage, UsageKey
 from tracehound.timeparse import Window
 
 TOP_ERRORS = 10

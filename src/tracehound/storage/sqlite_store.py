@@ -17,7 +17,7 @@ from tracehound.storage import sqlite_runs, sqlite_spans, sqlite_stats
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
 from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, recent_durations, run_timings
 from tracehound.storage.sqlite_schema import migrate
-from tracehound.storage.sqlite_stats import StatsData, StatsFilter, Usage, UsageKey
+from tracehound.storage.sqlite_stats import StatsData, StatsFilter
 from tracehound.storage.sqlite_timeseries import (
     BucketAggregate,
     BucketValues,
@@ -26,6 +26,7 @@ from tracehound.storage.sqlite_timeseries import (
     bucket_values,
 )
 from tracehound.storage.sqlite_writer import WriteResult, write_spans
+from tracehound.storage.usage import Usage, UsageKey
 
 log = logging.getLogger(__name__)
 
