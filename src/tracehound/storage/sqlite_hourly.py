@@ -18,6 +18,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from tracehound.storage.hourly import HOUR_US, hour_of, key_name
+from tracehound.storage.sqlite_runs import joined_ints
 from tracehound.storage.sqlite_spans import run_trace_keys
 from tracehound.storage.usage import Billed, Calls, Usage
 
@@ -57,7 +58,7 @@ _STRADDLING = """
 _RUN_SPANS = """
     SELECT model, provider, is_llm_call, is_error, finish_time_us - start_time_us, usage_counted,
         cost, input_tokens, output_tokens, cached_tokens, cost_source
-    FROM spans WHERE trace_key IN ({marks}) AND project_id = ? AND run_id IN ({runs})
+    FROM spans INDEXED BY spans_trace WHERE trace_key IN ({marks}) AND project_id = ? AND run_id IN ({runs})
         AND start_time_us >= ? AND start_time_us < ? AND (is_llm_call = 1 OR usage_counted = 1)
 """
 
@@ -94,10 +95,6 @@ class _Acc:
         return g
 
 
-def _ints(text: str | None) -> list[int]:
-    return list(map(int, text.split(","))) if text else []
-
-
 def _billed_rows(acc: _Acc, rows: sqlite3.Cursor, names: bool) -> None:
     for model, provider, *values in rows:
         key = (key_name(model), key_name(provider)) if names else (model, provider)
@@ -112,7 +109,7 @@ def _window_spans(conn: sqlite3.Connection, project_id: str, start_us: int, end_
         g = acc[(key_name(model), key_name(provider))]
         g.calls += n
         g.errors += errors
-        g.durations.append(_ints(durations))
+        g.durations.append(joined_ints(durations))
     first_whole = -(-start_us // HOUR_US) * HOUR_US
     last_whole = hour_of(end_us)
     if first_whole >= last_whole:  # no whole hour inside: the spans themselves
@@ -150,6 +147,17 @@ def _runs_spans(
                 g.add_billed((1, cost or 0.0, tin or 0, tout or 0, tcached or 0, source == "unpriced"), sign)
 
 
+def longest_run_us(conn: sqlite3.Connection, project_id: str) -> int:
+    """The project's longest run: no run straddles a boundary by more. Read off runs_duration's
+    end (the planner would otherwise scan runs_start, which also covers duration_us)."""
+    row = conn.execute(
+        "SELECT duration_us FROM runs INDEXED BY runs_duration WHERE project_id = ? "
+        "ORDER BY duration_us DESC LIMIT 1",
+        (project_id,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _straddling(conn: sqlite3.Connection, project_id: str, since: int, boundary: int) -> list[str]:
     return [r for (r,) in conn.execute(_STRADDLING, (project_id, since, boundary, boundary))]
 
@@ -161,10 +169,7 @@ def hourly_usage(
     without filters: what `window_usage` answers, from the aggregates."""
     acc = _Acc()
     _window_spans(conn, project_id, start_us, end_us, acc)
-    (longest,) = conn.execute(
-        "SELECT MAX(duration_us) FROM runs WHERE project_id = ?", (project_id,)
-    ).fetchone()
-    longest = longest or 0
+    longest = longest_run_us(conn, project_id)
     before = _straddling(conn, project_id, start_us - longest, start_us)
     _runs_spans(conn, project_id, before, start_us, end_us, acc, sign=-1)
     after = _straddling(conn, project_id, max(start_us, end_us - longest), end_us)

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from tracehound.storage.queries import RunQuery
-from tracehound.storage.sqlite_hourly import hourly_usage
-from tracehound.storage.sqlite_runs import _rollup_filters, _Where
+from tracehound.storage.sqlite_hourly import hourly_usage, longest_run_us
+from tracehound.storage.sqlite_runs import _rollup_filters, _Where, joined_ints
 from tracehound.storage.sqlite_spans import run_trace_keys
 from tracehound.storage.usage import Billed, Calls, Usage, UsageKey
 
@@ -106,7 +106,7 @@ def _runs_where(f: StatsFilter, start_us: int, end_us: int) -> _Where:
 
 
 def _durations(text: str | None) -> list[int]:
-    return sorted(map(int, text.split(","))) if text else []
+    return sorted(joined_ints(text))
 
 
 def run_figures(
@@ -228,17 +228,15 @@ def window_usage(
         where.add("start_time_us >= ? AND start_time_us <= ?", start_us, max_finish_us)
         where.add(f"run_id IN (SELECT run_id FROM runs WHERE {runs.sql()})", *runs.params)
         return _usage(conn, key, where)
-    (longest,) = conn.execute(
-        "SELECT MAX(duration_us) FROM runs WHERE project_id = ?", (f.project_id,)
-    ).fetchone()
+    longest = longest_run_us(conn, f.project_id)
     inside = _Where()
     inside.add("project_id = ?", f.project_id)
     inside.add("start_time_us >= ? AND start_time_us < ?", start_us, end_us)
-    before = _straddling(f.project_id, start_us, start_us - (longest or 0))
+    before = _straddling(f.project_id, start_us, start_us - longest)
     inside.add(f"run_id NOT IN (SELECT run_id FROM runs WHERE {before.sql()})", *before.params)
     usage = _usage(conn, key, inside)
     if max_finish_us >= end_us:
-        after = _straddling(f.project_id, end_us, max(start_us, end_us - (longest or 0)))
+        after = _straddling(f.project_id, end_us, max(start_us, end_us - longest))
         late = _Where()
         late.add("project_id = ?", f.project_id)
         late.add("start_time_us >= ? AND start_time_us <= ?", end_us, max_finish_us)
