@@ -214,7 +214,8 @@ class TimeseriesRequest:
     model_name: str | None = None
     trend_threshold: float = DEFAULT_TREND_THRESHOLD
     anomaly_threshold: float = DEFAULT_ANOMALY_THRESHOLD
-    max_series: int = DEFAULT_MAX_SERIES
+    # None: DEFAULT_MAX_SERIES, or the server's bound when that is lower.
+    max_series: int | None = None
 
 
 def _check(req: TimeseriesRequest, limits: AnalyticsSettings) -> BucketRange:
@@ -233,7 +234,7 @@ def _check(req: TimeseriesRequest, limits: AnalyticsSettings) -> BucketRange:
     if not (math.isfinite(req.anomaly_threshold) and req.anomaly_threshold > 0):
         raise TimeseriesError(f"anomaly_threshold must be a finite number > 0, got {req.anomaly_threshold}")
     most = limits.timeseries_max_series
-    if not 1 <= req.max_series <= most:
+    if req.max_series is not None and not 1 <= req.max_series <= most:
         raise TimeseriesError(f"max_series must be between 1 and {most}, got {req.max_series}")
     return bucket_range(req.start_us, req.end_us, req.interval, limits.timeseries_max_buckets)
 
@@ -322,9 +323,10 @@ def timeseries(store: TraceStore, req: TimeseriesRequest, limits: AnalyticsSetti
         values = series.get(None, [_empty(req.metric)] * span.count)
         return {**head, **_series_json(starts, values, req)}
     ranked = sorted(series, key=lambda k: (-weights[k], k is None, k or ""))
+    shown = req.max_series or min(DEFAULT_MAX_SERIES, limits.timeseries_max_series)
     return {
         **head,
-        "truncated": len(ranked) > req.max_series,
+        "truncated": len(ranked) > shown,
         "series_count": len(ranked),
-        "series": [{"key": k, **_series_json(starts, series[k], req)} for k in ranked[: req.max_series]],
+        "series": [{"key": k, **_series_json(starts, series[k], req)} for k in ranked[:shown]],
     }

@@ -218,6 +218,11 @@ MIGRATIONS: list[list[str]] = [
         """CREATE INDEX runs_start ON runs(project_id, start_time_us, run_id, duration_us, cost,
             llm_calls, input_tokens, output_tokens, cached_tokens, error_count, root_count,
             last_seen_us)""",
+        # A file closed cleanly has planner statistics (PRAGMA optimize); an index rebuilt
+        # without them looks more selective than it is, and the planner would take runs_start
+        # for a run looked up by id. (Nothing is written for an empty table.)
+        "ANALYZE spans_counted",
+        "ANALYZE runs_start",
     ],
 ]
 
