@@ -76,9 +76,11 @@ class _Group:
             self.billed[i] += sign * v
 
     def sorted_durations(self) -> list[int]:
-        merged = (
-            self.durations[0] if len(self.durations) == 1 else sorted(d for p in self.durations for d in p)
-        )
+        merged = self.durations[0]
+        for part in self.durations[1:]:
+            merged += part
+        # Sorted runs, one per hour: timsort merges them rather than sorting from scratch.
+        merged.sort()
         for d in self.removed:  # a few, from runs straddling the window's start
             del merged[bisect_left(merged, d)]
         return merged
