@@ -20,6 +20,7 @@ from tracehound.analytics.bottlenecks import (
     run_bottlenecks,
     self_times,
 )
+from tracehound.config import AnalyticsSettings
 from tracehound.model import Span
 from tracehound.storage import SqliteStore
 from tracehound.storage.sqlite_bottlenecks import RunTimings, SpanTiming
@@ -404,10 +405,11 @@ class FakeStore:
 def test_references_are_read_once_per_ttl_and_per_store() -> None:
     spans = [sp("run", None, 0, 1000), sp("x", "run", 0, 500, op="X", model="m")]
     store, other = FakeStore(run_of(spans)), FakeStore(run_of(spans))
-    cache = ReferenceCache(ttl_s=60, max_entries=10)
+    cache = ReferenceCache(max_entries=10)
+    limits = AnalyticsSettings(outlier_cache_ttl_s=60)
 
     def outliers(s: FakeStore) -> list[str]:
-        got = run_bottlenecks(s, "p", "r", 5, cache)  # type: ignore[arg-type]
+        got = run_bottlenecks(s, "p", "r", 5, limits, cache)  # type: ignore[arg-type]
         assert got is not None
         return [o["span_id"] for o in got["outliers"]]
 
@@ -423,4 +425,4 @@ def test_references_are_read_once_per_ttl_and_per_store() -> None:
     store.now += 1_000_000
     outliers(store)
     assert len(store.reads) == 2  # 60 s later: read again
-    assert run_bottlenecks(store, "p", "nope", 5, cache) is None  # type: ignore[arg-type]
+    assert run_bottlenecks(store, "p", "nope", 5, limits, cache) is None  # type: ignore[arg-type]

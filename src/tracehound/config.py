@@ -10,6 +10,27 @@ DEFAULT_DATA_DIR = Path("~/.tracehound")
 
 
 @dataclass(frozen=True, slots=True)
+class AnalyticsSettings:
+    """Bounds on the work one analytics request may do (docs/configuration.md)."""
+
+    # Spans of one run read by /runs/{id}/bottlenecks; later ones (by start) are left out.
+    bottleneck_max_spans: int = 20_000
+    # Outlier reference: fewer spans than this and no span of that (operation, model) is an
+    # outlier; the most recent spans kept, among at most `outlier_max_scan` of the operation;
+    # the pairs of a run that get a reference; how long a reference is reused.
+    outlier_min_sample: int = 20
+    outlier_max_sample: int = 200
+    outlier_max_scan: int = 2_000
+    outlier_max_pairs: int = 20
+    outlier_cache_ttl_s: float = 60.0
+    # /metrics/timeseries: buckets per request (more is a 400), and the largest `max_series`.
+    timeseries_max_buckets: int = 10_000
+    timeseries_max_series: int = 100
+    # /stats: entries of `top_errors`.
+    stats_top_errors: int = 10
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 9090
@@ -28,6 +49,7 @@ class Settings:
     worker_threads: int = 8
     # Processes that decode OTLP requests beside the writer; 0 decodes on a thread instead.
     decode_processes: int = 1
+    analytics: AnalyticsSettings = AnalyticsSettings()
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -13,26 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracehound.analytics.percentiles import nearest_rank
+from tracehound.config import AnalyticsSettings
 from tracehound.model import KIND_LLM, KIND_OTHER, KIND_TOOL
 from tracehound.storage.base import TraceStore
 from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, SpanTiming
 
-# The spans of one run read for the analysis; later ones (by start) are left out: `truncated`.
-MAX_RUN_SPANS = 20_000
+# The bounds (spans read per run; the outlier reference's minimum sample, sample, scan, pairs and
+# cache lifetime) are settings: config.AnalyticsSettings. The reference is the most recent spans
+# of the (operation, model), found among the most recent spans of the operation: enough for a
+# stable p95 (the 190th of 200), and a bound on the work for busy operations (hundreds of
+# thousands of spans a week) and for models rare in them. Only the pairs whose spans in the run
+# last longest get one: a run with many distinct operation names would otherwise cost one walk
+# each.
+_DEFAULTS = AnalyticsSettings()
 # The reference population for outliers: same operation and model, started this long before now.
 BASELINE_WINDOW_DAYS = 7
-# Fewer reference spans than this and no span of that operation is called an outlier.
-MIN_SAMPLE = 20
-# The reference is the most recent spans of the (operation, model), found among the most recent
-# spans of the operation: enough for a stable p95 (the 190th of 200), and a bound on the work for
-# busy operations (hundreds of thousands of spans a week) and for models rare in them.
-MAX_SAMPLE = 200
-MAX_SCAN = 2_000
-# At most this many (operation, model) pairs of a run get a reference, those whose spans in the
-# run last longest: a run with many distinct operation names would otherwise cost one walk each.
-MAX_PAIRS = 20
-# How long a reference p95 is reused before it is read again, and how many are kept per store.
-REFERENCE_TTL_S = 60.0
+# How many references are kept per store.
 REFERENCE_CACHE_SIZE = 10_000
 
 GAP = -1  # the owner of critical-path time where no span of the path runs
@@ -257,11 +253,11 @@ def analyze(
     run: RunTimings,
     references: Mapping[OpModel, Reference],
     limit: int,
-    min_sample: int = MIN_SAMPLE,
+    limits: AnalyticsSettings = _DEFAULTS,
 ) -> dict[str, Any]:
     """The bottleneck report of one run (the JSON object every front door answers with), with
-    the reference of each (operation, model) that has one. Ties in every list break on start
-    time, then span id."""
+    the reference of each (operation, model) that has one, and `limits` the outlier bounds it
+    was read with. Ties in every list break on start time, then span id."""
     spans = run.spans
     tree = build_tree(spans)
     lo = min(run.start_us, min(tree.start, default=run.start_us))
@@ -327,18 +323,20 @@ def analyze(
             "other_ms": _ms(wall - by_kind[KIND_LLM] - by_kind[KIND_TOOL]),
         },
         "parallelism": round(sum(own) / wall, 3) if wall > 0 else None,
-        "outliers": _outliers(spans, durations, references, limit, min_sample),
+        "outliers": _outliers(spans, durations, references, limit, limits.outlier_min_sample),
         "outlier_reference": {
             "window_days": BASELINE_WINDOW_DAYS,
-            "min_sample": min_sample,
-            "max_sample": MAX_SAMPLE,
-            "max_scan": MAX_SCAN,
-            "cache_ttl_s": REFERENCE_TTL_S,
+            "min_sample": limits.outlier_min_sample,
+            "max_sample": limits.outlier_max_sample,
+            "max_scan": limits.outlier_max_scan,
+            "cache_ttl_s": limits.outlier_cache_ttl_s,
         },
     }
 
 
-def reference_pairs(spans: Sequence[SpanTiming], max_pairs: int = MAX_PAIRS) -> list[OpModel]:
+def reference_pairs(
+    spans: Sequence[SpanTiming], max_pairs: int = _DEFAULTS.outlier_max_pairs
+) -> list[OpModel]:
     """The (operation, model) pairs of a run that get an outlier reference: those whose longest
     span in the run is longest, at most `max_pairs`."""
     longest: dict[OpModel, int] = {}
@@ -352,34 +350,41 @@ def reference_pairs(spans: Sequence[SpanTiming], max_pairs: int = MAX_PAIRS) -> 
 
 
 class ReferenceCache:
-    """References per store and (project, operation, model), reused for `ttl_s`: a 7-day p95
-    moves slowly, and reading one costs up to MAX_SCAN row reads, most of a cold request's
-    time. Safe to share between threads."""
+    """References per store and (project, operation, model), reused for the settings'
+    `outlier_cache_ttl_s`: a 7-day p95 moves slowly, and reading one costs up to
+    `outlier_max_scan` row reads, most of a cold request's time. Safe to share between threads."""
 
-    def __init__(self, ttl_s: float = REFERENCE_TTL_S, max_entries: int = REFERENCE_CACHE_SIZE) -> None:
-        self._ttl_us = int(ttl_s * 1_000_000)
+    def __init__(self, max_entries: int = REFERENCE_CACHE_SIZE) -> None:
         self._max_entries = max_entries
         self._lock = threading.Lock()
         self._stores: weakref.WeakKeyDictionary[TraceStore, dict[tuple[str, OpModel], tuple[int, Reference]]]
         self._stores = weakref.WeakKeyDictionary()
 
     def get(
-        self, store: TraceStore, project_id: str, pairs: Sequence[OpModel], now_us: int
+        self,
+        store: TraceStore,
+        project_id: str,
+        pairs: Sequence[OpModel],
+        now_us: int,
+        limits: AnalyticsSettings = _DEFAULTS,
     ) -> dict[OpModel, Reference]:
+        ttl_us = int(limits.outlier_cache_ttl_s * 1_000_000)
         out: dict[OpModel, Reference] = {}
         missing: list[OpModel] = []
         with self._lock:
             entries = self._stores.setdefault(store, {})
             for pair in pairs:
                 hit = entries.get((project_id, pair))
-                if hit is not None and now_us - hit[0] < self._ttl_us:
+                if hit is not None and now_us - hit[0] < ttl_us:
                     out[pair] = hit[1]
                 else:
                     missing.append(pair)
         if not missing:
             return out
         since = now_us - BASELINE_WINDOW_DAYS * _DAY_US
-        fetched = store.recent_durations(project_id, missing, since, now_us, MAX_SAMPLE, MAX_SCAN)
+        fetched = store.recent_durations(
+            project_id, missing, since, now_us, limits.outlier_max_sample, limits.outlier_max_scan
+        )
         with self._lock:
             entries = self._stores.setdefault(store, {})
             for pair in missing:
@@ -395,11 +400,17 @@ _REFERENCES = ReferenceCache()
 
 
 def run_bottlenecks(
-    store: TraceStore, project_id: str, run_id: str, limit: int, cache: ReferenceCache = _REFERENCES
+    store: TraceStore,
+    project_id: str,
+    run_id: str,
+    limit: int,
+    limits: AnalyticsSettings,
+    cache: ReferenceCache = _REFERENCES,
 ) -> dict[str, Any] | None:
-    """The bottleneck report of a run, or None when the project has no such run."""
-    run = store.run_timings(project_id, run_id, MAX_RUN_SPANS)
+    """The bottleneck report of a run within `limits`, or None when the project has no such run."""
+    run = store.run_timings(project_id, run_id, limits.bottleneck_max_spans)
     if run is None:
         return None
-    references = cache.get(store, project_id, reference_pairs(run.spans), store.now_us())
-    return analyze(run, references, limit)
+    pairs = reference_pairs(run.spans, limits.outlier_max_pairs)
+    references = cache.get(store, project_id, pairs, store.now_us(), limits)
+    return analyze(run, references, limit, limits)

@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracehound.analytics.percentiles import nearest_rank
-from tracehound.storage.sqlite_stats import ErrorHit, RunFigures, StatsData, Usage, UsageKey
+from tracehound.storage.sqlite_stats import ErrorHit, RunFigures, StatsData
+from tracehound.storage.usage import Usage, UsageKey
 from tracehound.timeparse import Window
-
-TOP_ERRORS = 10
 
 # The name of the key field in a usage row.
 _KEY_FIELDS: dict[UsageKey, str] = {
@@ -54,7 +53,7 @@ def _headline(r: RunFigures, full: bool) -> dict[str, Any]:
     return out
 
 
-def top_errors(hits: list[ErrorHit], limit: int = TOP_ERRORS) -> list[dict[str, Any]]:
+def top_errors(hits: list[ErrorHit], limit: int) -> list[dict[str, Any]]:
     """Messages by the number of error spans carrying them; the last run is the latest-starting
     one (ties: the greatest run id)."""
     count: Counter[str] = Counter()
@@ -146,8 +145,8 @@ def unpriced_models(usage: Usage) -> list[dict[str, Any]]:
     return [{"model": m, "calls": calls[m]} for m in order]
 
 
-def summarize(window: Window, data: StatsData) -> dict[str, Any]:
-    """The /stats object."""
+def summarize(window: Window, data: StatsData, top_errors_limit: int) -> dict[str, Any]:
+    """The /stats object, with at most `top_errors_limit` error messages."""
     previous = None
     if window.previous is not None and data.previous is not None:
         start, end = window.previous
@@ -156,7 +155,7 @@ def summarize(window: Window, data: StatsData) -> dict[str, Any]:
         "start_us": window.start_us,
         "end_us": window.end_us,
         **_headline(data.current, full=True),
-        "top_errors": top_errors(data.errors),
+        "top_errors": top_errors(data.errors, top_errors_limit),
         "by_model": usage_rows(data.usage, "model"),
         "unpriced_models": unpriced_models(data.usage),
         "previous_period": previous,

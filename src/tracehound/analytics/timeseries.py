@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tracehound.analytics.percentiles import nearest_rank
+from tracehound.config import AnalyticsSettings
 from tracehound.storage.base import TraceStore
 from tracehound.storage.sqlite_timeseries import BY_MODEL_METRICS, SeriesMetric, SeriesQuery
 
@@ -31,11 +32,10 @@ _SERIES_METRIC: dict[str, SeriesMetric] = {
 METRICS: tuple[str, ...] = tuple(_SERIES_METRIC)
 INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21_600, "1d": 86_400}
 GROUP_BYS = ("model",)
-MAX_BUCKETS = 10_000
 DEFAULT_TREND_THRESHOLD = 0.1
 DEFAULT_ANOMALY_THRESHOLD = 3.5
 DEFAULT_MAX_SERIES = 10
-MAX_SERIES = 100
+_DEFAULTS = AnalyticsSettings()
 
 # Scale factors that make each deviation estimate consistent with the standard deviation of
 # normally distributed data, so that a score reads like a z-score.
@@ -73,9 +73,11 @@ class BucketRange:
         return range(self.start_us, self.end_us, self.interval_us)
 
 
-def bucket_range(start_us: int, end_us: int, interval: str) -> BucketRange:
+def bucket_range(
+    start_us: int, end_us: int, interval: str, max_buckets: int = _DEFAULTS.timeseries_max_buckets
+) -> BucketRange:
     """From the bucket holding `start_us` to the one holding the last µs before `end_us`: an end
-    on a boundary opens no bucket. Refuses more than MAX_BUCKETS buckets before any query."""
+    on a boundary opens no bucket. Refuses more than `max_buckets` buckets before any query."""
     if interval not in INTERVALS:
         raise TimeseriesError(f"unknown interval {interval!r}; use one of: {', '.join(INTERVALS)}")
     if end_us <= start_us:
@@ -84,9 +86,9 @@ def bucket_range(start_us: int, end_us: int, interval: str) -> BucketRange:
     first = start_us // step * step
     last_end = -(-end_us // step) * step
     count = (last_end - first) // step
-    if count > MAX_BUCKETS:
+    if count > max_buckets:
         raise TimeseriesError(
-            f"that range holds {count} buckets of {interval}; at most {MAX_BUCKETS} are allowed: "
+            f"that range holds {count} buckets of {interval}; at most {max_buckets} are allowed: "
             "use a longer interval or a shorter range"
         )
     return BucketRange(first, last_end, step)
@@ -212,10 +214,11 @@ class TimeseriesRequest:
     model_name: str | None = None
     trend_threshold: float = DEFAULT_TREND_THRESHOLD
     anomaly_threshold: float = DEFAULT_ANOMALY_THRESHOLD
-    max_series: int = DEFAULT_MAX_SERIES
+    # None: DEFAULT_MAX_SERIES, or the server's bound when that is lower.
+    max_series: int | None = None
 
 
-def _check(req: TimeseriesRequest) -> BucketRange:
+def _check(req: TimeseriesRequest, limits: AnalyticsSettings) -> BucketRange:
     if req.metric not in METRICS:
         raise TimeseriesError(f"unknown metric {req.metric!r}; use one of: {', '.join(METRICS)}")
     if req.group_by is not None and req.group_by not in GROUP_BYS:
@@ -230,9 +233,10 @@ def _check(req: TimeseriesRequest) -> BucketRange:
         raise TimeseriesError(f"trend_threshold must be a finite number ≥ 0, got {req.trend_threshold}")
     if not (math.isfinite(req.anomaly_threshold) and req.anomaly_threshold > 0):
         raise TimeseriesError(f"anomaly_threshold must be a finite number > 0, got {req.anomaly_threshold}")
-    if not 1 <= req.max_series <= MAX_SERIES:
-        raise TimeseriesError(f"max_series must be between 1 and {MAX_SERIES}, got {req.max_series}")
-    return bucket_range(req.start_us, req.end_us, req.interval)
+    most = limits.timeseries_max_series
+    if req.max_series is not None and not 1 <= req.max_series <= most:
+        raise TimeseriesError(f"max_series must be between 1 and {most}, got {req.max_series}")
+    return bucket_range(req.start_us, req.end_us, req.interval, limits.timeseries_max_buckets)
 
 
 def _empty(metric: str) -> Value:
@@ -289,10 +293,10 @@ def _series_json(starts: range, values: list[Value], req: TimeseriesRequest) -> 
     }
 
 
-def timeseries(store: TraceStore, req: TimeseriesRequest) -> dict[str, Any]:
-    """The API/MCP/CLI answer for one metric over a range. Raises TimeseriesError on bad input,
-    before reading anything."""
-    span = _check(req)
+def timeseries(store: TraceStore, req: TimeseriesRequest, limits: AnalyticsSettings) -> dict[str, Any]:
+    """The API/MCP/CLI answer for one metric over a range. Raises TimeseriesError on bad input
+    (or beyond `limits`), before reading anything."""
+    span = _check(req, limits)
     query = SeriesQuery(
         project_id=req.project_id,
         metric=_SERIES_METRIC[req.metric],
@@ -319,9 +323,10 @@ def timeseries(store: TraceStore, req: TimeseriesRequest) -> dict[str, Any]:
         values = series.get(None, [_empty(req.metric)] * span.count)
         return {**head, **_series_json(starts, values, req)}
     ranked = sorted(series, key=lambda k: (-weights[k], k is None, k or ""))
+    shown = req.max_series or min(DEFAULT_MAX_SERIES, limits.timeseries_max_series)
     return {
         **head,
-        "truncated": len(ranked) > req.max_series,
+        "truncated": len(ranked) > shown,
         "series_count": len(ranked),
-        "series": [{"key": k, **_series_json(starts, series[k], req)} for k in ranked[: req.max_series]],
+        "series": [{"key": k, **_series_json(starts, series[k], req)} for k in ranked[:shown]],
     }

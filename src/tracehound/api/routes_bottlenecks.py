@@ -32,7 +32,7 @@ def bottlenecks(
 ) -> JSONResponse:
     if not 1 <= limit <= MAX_LIMIT:
         raise bad_request(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
-    report = run_bottlenecks(c.store, params.project_id(request), run_id, limit)
+    report = run_bottlenecks(c.store, params.project_id(request), run_id, limit, c.settings.analytics)
     if report is None:
         raise ApiError(404, "Run not found", f"Run with ID {run_id} not found")
     return JSONResponse(report)

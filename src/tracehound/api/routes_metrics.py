@@ -41,7 +41,9 @@ def timeseries(
     model_name: str | None = Query(None, description="Runs that used or requested this model"),
     trend_threshold: float = Query(ts.DEFAULT_TREND_THRESHOLD, description="|relative_change| for a trend"),
     anomaly_threshold: float = Query(ts.DEFAULT_ANOMALY_THRESHOLD, description="Score that flags a bucket"),
-    max_series: int = Query(ts.DEFAULT_MAX_SERIES, description=f"With group_by: 1 to {ts.MAX_SERIES}"),
+    max_series: int | None = Query(
+        None, description=f"With group_by: 1 to timeseries_max_series (default {ts.DEFAULT_MAX_SERIES})"
+    ),
 ) -> JSONResponse:
     if not metric:
         raise bad_request(f"metric is required; use one of: {', '.join(ts.METRICS)}")
@@ -61,6 +63,6 @@ def timeseries(
         max_series=max_series,
     )
     try:
-        return JSONResponse(ts.timeseries(c.store, req))
+        return JSONResponse(ts.timeseries(c.store, req, c.settings.analytics))
     except ts.TimeseriesError as exc:
         raise bad_request(str(exc)) from None

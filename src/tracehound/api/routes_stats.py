@@ -47,7 +47,7 @@ def get_stats(
     data = c.store.stats(
         _filter(request, thread_ids, labels, model_name), (window.start_us, window.end_us), window.previous
     )
-    return JSONResponse(stats.summarize(window, data))
+    return JSONResponse(stats.summarize(window, data, c.settings.analytics.stats_top_errors))
 
 
 @router.get(

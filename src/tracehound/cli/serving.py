@@ -9,7 +9,13 @@ from pathlib import Path
 import typer
 
 from tracehound.cli import options
-from tracehound.config import Settings
+from tracehound.config import AnalyticsSettings, Settings
+
+_A = AnalyticsSettings()
+
+
+def _bound(default: int, name: str, help: str) -> int:
+    return typer.Option(default, min=1, envvar=f"TRACEHOUND_{name.upper()}", help=help)  # type: ignore[no-any-return]
 
 
 def serve(
@@ -29,6 +35,32 @@ def serve(
     decode_processes: int = typer.Option(
         1, min=0, envvar="TRACEHOUND_DECODE_PROCESSES", help="OTLP decoding processes (0: a thread)"
     ),
+    bottleneck_max_spans: int = _bound(
+        _A.bottleneck_max_spans, "bottleneck_max_spans", "Spans of a run analysed"
+    ),
+    outlier_min_sample: int = _bound(
+        _A.outlier_min_sample, "outlier_min_sample", "Outlier reference: fewest spans"
+    ),
+    outlier_max_sample: int = _bound(
+        _A.outlier_max_sample, "outlier_max_sample", "Outlier reference: spans kept"
+    ),
+    outlier_max_scan: int = _bound(
+        _A.outlier_max_scan, "outlier_max_scan", "Outlier reference: spans scanned"
+    ),
+    outlier_max_pairs: int = _bound(_A.outlier_max_pairs, "outlier_max_pairs", "Outlier references per run"),
+    outlier_cache_ttl: float = typer.Option(
+        _A.outlier_cache_ttl_s,
+        min=0,
+        envvar="TRACEHOUND_OUTLIER_CACHE_TTL",
+        help="Seconds a reference is reused",
+    ),
+    timeseries_max_buckets: int = _bound(
+        _A.timeseries_max_buckets, "timeseries_max_buckets", "Buckets a request"
+    ),
+    timeseries_max_series: int = _bound(
+        _A.timeseries_max_series, "timeseries_max_series", "Largest max_series"
+    ),
+    stats_top_errors: int = _bound(_A.stats_top_errors, "stats_top_errors", "Entries of /stats top_errors"),
     demo: bool = typer.Option(False, "--demo", help="Load the demo dataset through OTLP once started"),
 ) -> None:
     """Start the API and the OTLP receivers."""
@@ -48,6 +80,17 @@ def serve(
         max_page_size=max_page_size,
         worker_threads=worker_threads,
         decode_processes=decode_processes,
+        analytics=AnalyticsSettings(
+            bottleneck_max_spans=bottleneck_max_spans,
+            outlier_min_sample=outlier_min_sample,
+            outlier_max_sample=outlier_max_sample,
+            outlier_max_scan=outlier_max_scan,
+            outlier_max_pairs=outlier_max_pairs,
+            outlier_cache_ttl_s=outlier_cache_ttl,
+            timeseries_max_buckets=timeseries_max_buckets,
+            timeseries_max_series=timeseries_max_series,
+            stats_top_errors=stats_top_errors,
+        ),
     )
 
     async def load_demo() -> None:

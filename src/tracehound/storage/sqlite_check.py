@@ -19,7 +19,7 @@ from tracehound.model import Span
 from tracehound.storage.sqlite_schema import check_current, migrate
 from tracehound.storage.sqlite_writer import write_spans
 
-# Rollup tables and the columns that identify a row. `projects` is compared on its counters
+# Rollup tables and the columns that identify a row (`projects` last: see `repair`). `projects` is compared on its counters
 # only: its creation time depends on how the original requests were batched.
 ROLLUPS: dict[str, tuple[str, ...]] = {
     "runs": ("project_id", "run_id"),
@@ -27,6 +27,8 @@ ROLLUPS: dict[str, tuple[str, ...]] = {
     "run_facets": ("project_id", "run_id", "facet", "value"),
     "thread_facets": ("project_id", "thread_id", "facet", "value"),
     "project_labels": ("project_id", "label"),
+    "usage_hours": ("project_id", "hour_us", "model", "provider"),
+    "llm_durations": ("project_id", "hour_us", "model", "provider", "duration_us", "trace_key", "span_key"),
     "projects": ("id",),
 }
 _IGNORED = {"projects": {"created_at_us"}}

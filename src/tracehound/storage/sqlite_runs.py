@@ -55,6 +55,13 @@ class _Where:
         return " AND ".join(self.clauses) if self.clauses else "1"
 
 
+def joined_ints(text: str | None) -> list[int]:
+    """The integers of a `group_concat` (one text value instead of a row per value, which is
+    most of the cost over tens of thousands of values). A comma-joined list of integers is a
+    JSON array body, and orjson reads it about seven times faster than int() per item."""
+    return orjson.loads(f"[{text}]") if text else []
+
+
 def _facet_subquery(
     table: str, key: str, where: _Where, project: str, facets: tuple[str, ...], values: tuple[str, ...]
 ) -> None:

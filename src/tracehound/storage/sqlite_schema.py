@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from tracehound.storage.hourly import HOUR_SQL
+
 # Rollup columns shared by `runs` and `threads`; the writer builds its upserts from this list.
 ROLLUP_COLUMNS = """
     start_time_us INTEGER NOT NULL,
@@ -162,6 +164,65 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TRIGGER threads_count AFTER INSERT ON threads BEGIN
             UPDATE projects SET thread_count = thread_count + 1 WHERE id = NEW.project_id;
         END""",
+    ],
+    # 2: per-hour usage by model and a narrow store of LLM-call durations, kept at ingest, so
+    # that /stats reads a day of calls as a few ranges instead of looking up each span; both are
+    # backfilled from the stored spans, so an upgraded file answers as a fresh one does.
+    [
+        # One row per LLM call, clustered by hour and then by duration: a window's exact
+        # latencies per model are one contiguous range, already sorted within each hour. A
+        # missing model or provider is '' (conventions never give an empty name), because a
+        # primary key column cannot be NULL.
+        """CREATE TABLE llm_durations (
+            project_id TEXT NOT NULL,
+            hour_us INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            duration_us INTEGER NOT NULL,
+            trace_key INTEGER NOT NULL,
+            span_key INTEGER NOT NULL,
+            start_time_us INTEGER NOT NULL,
+            is_error INTEGER NOT NULL,
+            PRIMARY KEY (project_id, hour_us, model, provider, duration_us, trace_key, span_key)
+        ) WITHOUT ROWID""",
+        f"""INSERT INTO llm_durations SELECT project_id, {HOUR_SQL}, COALESCE(model, ''),
+            COALESCE(provider, ''), finish_time_us - start_time_us, trace_key, span_key,
+            start_time_us, is_error
+        FROM spans WHERE is_llm_call = 1""",
+        # Sums of the spans whose usage counts (one per billed call), by the hour they started.
+        """CREATE TABLE usage_hours (
+            project_id TEXT NOT NULL,
+            hour_us INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            spans INTEGER NOT NULL,
+            cost REAL NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cached_tokens INTEGER NOT NULL,
+            unpriced INTEGER NOT NULL,
+            PRIMARY KEY (project_id, hour_us, model, provider)
+        ) WITHOUT ROWID""",
+        f"""INSERT INTO usage_hours SELECT project_id, {HOUR_SQL}, COALESCE(model, ''),
+            COALESCE(provider, ''), COUNT(*), TOTAL(cost), COALESCE(SUM(input_tokens), 0),
+            COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0),
+            SUM(cost_source IS 'unpriced')
+        FROM spans WHERE usage_counted = 1 GROUP BY 1, 2, 3, 4""",
+        # The counted spans of the partial hours at a window's edges are read off this index
+        # alone, without a table lookup per span.
+        "DROP INDEX spans_counted",
+        """CREATE INDEX spans_counted ON spans(project_id, start_time_us, model, provider, cost,
+            input_tokens, output_tokens, cached_tokens, cost_source) WHERE usage_counted = 1""",
+        # runs_start also covers cached_tokens, so /stats' run figures read the index alone.
+        "DROP INDEX runs_start",
+        """CREATE INDEX runs_start ON runs(project_id, start_time_us, run_id, duration_us, cost,
+            llm_calls, input_tokens, output_tokens, cached_tokens, error_count, root_count,
+            last_seen_us)""",
+        # A file closed cleanly has planner statistics (PRAGMA optimize); an index rebuilt
+        # without them looks more selective than it is, and the planner would take runs_start
+        # for a run looked up by id. (Nothing is written for an empty table.)
+        "ANALYZE spans_counted",
+        "ANALYZE runs_start",
     ],
 ]
 

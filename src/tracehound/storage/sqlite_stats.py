@@ -12,13 +12,12 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
 
 from tracehound.storage.queries import RunQuery
-from tracehound.storage.sqlite_runs import _rollup_filters, _Where
+from tracehound.storage.sqlite_hourly import hourly_usage, longest_run_us
+from tracehound.storage.sqlite_runs import _rollup_filters, _Where, joined_ints
 from tracehound.storage.sqlite_spans import run_trace_keys
-
-UsageKey = Literal["model", "provider", "label", "thread"]
+from tracehound.storage.usage import Billed, Calls, Usage, UsageKey
 
 # Breakdown keys to span columns: the only names formatted into a statement from a request
 # (values always go in as parameters).
@@ -73,36 +72,6 @@ class ErrorHit:
 
 
 @dataclass(slots=True)
-class Calls:
-    """The LLM-call spans of one (key, provider)."""
-
-    key: str | None
-    provider: str | None
-    errors: int
-    durations_us: list[int]  # ascending, one per call
-
-
-@dataclass(frozen=True, slots=True)
-class Billed:
-    """The spans whose usage counts, summed per (key, provider)."""
-
-    key: str | None
-    provider: str | None
-    spans: int
-    cost: float
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    unpriced: int  # of them, spans with `cost_source` = 'unpriced'
-
-
-@dataclass(slots=True)
-class Usage:
-    calls: list[Calls] = field(default_factory=list)
-    billed: list[Billed] = field(default_factory=list)
-
-
-@dataclass(slots=True)
 class StatsData:
     current: RunFigures
     previous: RunFigures | None
@@ -137,7 +106,7 @@ def _runs_where(f: StatsFilter, start_us: int, end_us: int) -> _Where:
 
 
 def _durations(text: str | None) -> list[int]:
-    return sorted(map(int, text.split(","))) if text else []
+    return sorted(joined_ints(text))
 
 
 def run_figures(
@@ -151,9 +120,10 @@ def run_figures(
             COALESCE(SUM(root_count = 0 AND last_seen_us >= ?), 0),
             COALESCE(SUM(error_count > 0 AND (root_count > 0 OR last_seen_us < ?)), 0),
             TOTAL(cost), COALESCE(SUM(llm_calls), 0), COALESCE(SUM(input_tokens), 0),
-            COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0), MAX(finish_time_us),
+            COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0),
+            MAX(start_time_us + duration_us),
             group_concat(CASE WHEN root_count > 0 OR last_seen_us < ? THEN duration_us END)
-        FROM runs WHERE {where.sql()}""",
+        FROM runs INDEXED BY runs_start WHERE {where.sql()}""",
         [cutoff_us, cutoff_us, cutoff_us, *where.params],
     ).fetchone()
     # The durations come back as one text value: one row instead of one per run, which is
@@ -249,6 +219,8 @@ def window_usage(
     longest run, which bounds the search for those straddling runs."""
     if max_finish_us is None:
         return Usage()
+    if not _filtered(f) and key in ("model", "provider"):
+        return hourly_usage(conn, f.project_id, start_us, end_us, by_provider=key == "provider")
     if _filtered(f):
         runs = _runs_where(f, start_us, end_us)
         where = _Where()
@@ -256,17 +228,15 @@ def window_usage(
         where.add("start_time_us >= ? AND start_time_us <= ?", start_us, max_finish_us)
         where.add(f"run_id IN (SELECT run_id FROM runs WHERE {runs.sql()})", *runs.params)
         return _usage(conn, key, where)
-    (longest,) = conn.execute(
-        "SELECT MAX(duration_us) FROM runs WHERE project_id = ?", (f.project_id,)
-    ).fetchone()
+    longest = longest_run_us(conn, f.project_id)
     inside = _Where()
     inside.add("project_id = ?", f.project_id)
     inside.add("start_time_us >= ? AND start_time_us < ?", start_us, end_us)
-    before = _straddling(f.project_id, start_us, start_us - (longest or 0))
+    before = _straddling(f.project_id, start_us, start_us - longest)
     inside.add(f"run_id NOT IN (SELECT run_id FROM runs WHERE {before.sql()})", *before.params)
     usage = _usage(conn, key, inside)
     if max_finish_us >= end_us:
-        after = _straddling(f.project_id, end_us, max(start_us, end_us - (longest or 0)))
+        after = _straddling(f.project_id, end_us, max(start_us, end_us - longest))
         late = _Where()
         late.add("project_id = ?", f.project_id)
         late.add("start_time_us >= ? AND start_time_us <= ?", end_us, max_finish_us)

@@ -19,7 +19,7 @@ from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, Spa
 from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, recent_durations, run_timings
 from tracehound.storage.sqlite_check import CheckReport, Progress, check
 from tracehound.storage.sqlite_schema import check_current, migrate
-from tracehound.storage.sqlite_stats import StatsData, StatsFilter, Usage, UsageKey
+from tracehound.storage.sqlite_stats import StatsData, StatsFilter
 from tracehound.storage.sqlite_summary import SummaryData, SummarySelection
 from tracehound.storage.sqlite_timeseries import (
     BucketAggregate,
@@ -30,6 +30,7 @@ from tracehound.storage.sqlite_timeseries import (
 )
 from tracehound.storage.sqlite_tools import ToolCalls, tool_calls
 from tracehound.storage.sqlite_writer import WriteResult, write_spans
+from tracehound.storage.usage import Usage, UsageKey
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tracehound.storage.queries import RunQuery
-from tracehound.storage.sqlite_runs import _STATUS_SQL, _rollup_filters, _Where
+from tracehound.storage.sqlite_runs import _STATUS_SQL, _rollup_filters, _Where, joined_ints
 
 SeriesMetric = Literal[
     "runs",
@@ -187,18 +187,14 @@ def bucket_aggregates(conn: sqlite3.Connection, q: SeriesQuery, cutoff_us: int) 
     return [BucketAggregate(r[0], r[1], r[2], r[3]) for r in _span_cells(conn, q)]
 
 
-def _ints(joined: str | None) -> list[int]:
-    return list(map(int, joined.split(","))) if joined else []
-
-
 def bucket_values(conn: sqlite3.Connection, q: SeriesQuery, cutoff_us: int) -> list[BucketValues]:
     """Durations in µs per bucket: of finished runs, or of LLM calls (per model). They travel as
     one group_concat string per bucket, because turning ~100,000 result rows into Python
     objects costs several times more than splitting a few hundred strings."""
     if q.by_model:
-        return [BucketValues(r[0], r[1], _ints(r[2])) for r in _span_cells(conn, q)]
+        return [BucketValues(r[0], r[1], joined_ints(r[2])) for r in _span_cells(conn, q)]
     finished = _selected_runs(q)
     # A running run's duration is not final yet, so only finished runs are measured.
     finished.add(f"NOT {_STATUS_SQL['running']}", cutoff_us)
     rows = _per_bucket(conn, q, [("group_concat(duration_us)", finished, "runs_start")])
-    return [BucketValues(None, r[0], _ints(r[1])) for r in rows if r[1]]
+    return [BucketValues(None, r[0], joined_ints(r[1])) for r in rows if r[1]]

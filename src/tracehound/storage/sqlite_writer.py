@@ -10,6 +10,14 @@ from typing import NamedTuple
 
 from tracehound.ids import hex_key, text_key
 from tracehound.model import Span, events_to_json, to_json
+from tracehound.storage.hourly import (
+    DURATION_INSERT,
+    USAGE_UPSERT,
+    HourKey,
+    HourUsage,
+    hour_of,
+    name_key,
+)
 from tracehound.storage.rollups import (
     RUN_FILTER_FACETS,
     THREAD_FILTER_FACETS,
@@ -36,7 +44,7 @@ _INSERT_SPAN = """
 # What the ancestor rule needs to know of a trace's stored spans.
 _SKELETON = """
     SELECT span_id, parent_span_id, has_usage, usage_counted, run_id, thread_id, cost,
-        input_tokens, output_tokens, cached_tokens
+        input_tokens, output_tokens, cached_tokens, start_time_us, model, provider, cost_source
     FROM spans WHERE trace_key = ? AND project_id = ? AND trace_id = ?
 """
 
@@ -63,6 +71,8 @@ class _Batch:
         self.labels: Counter[tuple[str, str]] = Counter()
         self.project_spans: Counter[str] = Counter()
         self.resources: dict[int, str] = {}
+        self.usage_hours: dict[HourKey, HourUsage] = {}
+        self.llm_durations: list[tuple[object, ...]] = []
         self._resource_ids: dict[int, int] = {}
         self._thread_keys: dict[str, int] = {}
         self._resource_text_ids: dict[str, int] = {}
@@ -98,6 +108,15 @@ class _Batch:
         if delta is None:
             delta = self.runs[key] = Delta()
         return delta
+
+    def hour_usage(
+        self, project_id: str, start_us: int, model: str | None, provider: str | None
+    ) -> HourUsage:
+        key = (project_id, hour_of(start_us), name_key(model), name_key(provider))
+        usage = self.usage_hours.get(key)
+        if usage is None:
+            usage = self.usage_hours[key] = HourUsage()
+        return usage
 
     def thread(self, project_id: str, thread_id: str) -> Delta:
         key = (project_id, thread_id)
@@ -150,6 +169,10 @@ class _Stored(NamedTuple):
     input_tokens: int | None
     output_tokens: int | None
     cached_tokens: int | None
+    start_time_us: int
+    model: str | None
+    provider: str | None
+    cost_source: str | None
 
 
 def _trace(
@@ -181,8 +204,11 @@ def _trace(
     for span in new:
         counted = span.has_usage and not covered.get(span.span_id, False)
         thread_key = None if span.thread_id is None else batch.thread_key(span.thread_id)
-        rows.append(_row(span, key, counted, batch.resource_id(span), thread_key))
+        row = _row(span, key, counted, batch.resource_id(span), thread_key)
+        rows.append(row)
         _fold(span, counted, batch)
+        if span.is_llm_call:
+            batch.llm_durations.append(_duration_row(span, key, row[2]))
 
 
 def _covered(tree: dict[str, tuple[str | None, bool]]) -> dict[str, bool]:
@@ -220,6 +246,22 @@ def _uncount(
     batch.run(project, r.run_id).add_usage(*usage, sign=-1)
     if r.thread_id is not None:
         batch.thread(project, r.thread_id).add_usage(*usage, sign=-1)
+    hour = batch.hour_usage(project, r.start_time_us, r.model, r.provider)
+    hour.add(*usage, unpriced=r.cost_source == "unpriced", sign=-1)
+
+
+def _duration_row(span: Span, trace_key: int, span_key: object) -> tuple[object, ...]:
+    return (
+        span.project_id,
+        hour_of(span.start_time_us),
+        name_key(span.model),
+        name_key(span.provider),
+        span.finish_time_us - span.start_time_us,
+        trace_key,
+        span_key,
+        span.start_time_us,
+        span.is_error,
+    )
 
 
 def _row(
@@ -288,6 +330,8 @@ def _fold(span: Span, counted: bool, batch: _Batch) -> None:
         run.add_usage(*usage)
         if thread is not None:
             thread.add_usage(*usage)
+        hour = batch.hour_usage(project, span.start_time_us, span.model, span.provider)
+        hour.add(*usage, unpriced=span.cost_source == "unpriced")
 
 
 def _stored_sets(
@@ -345,3 +389,5 @@ def _apply(conn: sqlite3.Connection, batch: _Batch) -> None:
         "UPDATE projects SET span_count = span_count + ? WHERE id = ?",
         [(n, p) for p, n in batch.project_spans.items()],
     )
+    conn.executemany(USAGE_UPSERT, [u.row(k) for k, u in batch.usage_hours.items()])
+    conn.executemany(DURATION_INSERT, batch.llm_durations)

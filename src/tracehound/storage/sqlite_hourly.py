@@ -1,0 +1,189 @@
+"""Usage of a window's runs by model or provider, read off the per-hour aggregates kept at ingest
+(`usage_hours`, `llm_durations`; see storage/hourly.py) instead of the spans themselves.
+
+The aggregates are by span start, and a usage row sums the spans of the window's runs, so the
+answer is built in three exact parts:
+1. the spans that started in the window: whole hours from `usage_hours`, the partial hours at
+   the edges from the covering `spans_counted` index; LLM calls from `llm_durations`, whose rows
+   carry their start, so one range over the window's hours filtered by start is exact;
+2. minus the spans in the window of runs that started before it (the few runs straddling its
+   start);
+3. plus the spans after the window of runs that started in it (the few still going at its end).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+from tracehound.storage.hourly import HOUR_US, hour_of, key_name
+from tracehound.storage.sqlite_runs import joined_ints
+from tracehound.storage.sqlite_spans import run_trace_keys
+from tracehound.storage.usage import Billed, Calls, Usage
+
+# (model, provider)
+Group = tuple[str | None, str | None]
+
+_CALLS = """
+    SELECT model, provider, COUNT(*), SUM(is_error), group_concat(duration_us)
+    FROM llm_durations
+    WHERE project_id = ? AND hour_us >= ? AND hour_us <= ? AND start_time_us >= ? AND start_time_us < ?
+    GROUP BY hour_us, model, provider
+"""
+
+_BILLED_HOURS = """
+    SELECT model, provider, SUM(spans), TOTAL(cost), SUM(input_tokens), SUM(output_tokens),
+        SUM(cached_tokens), SUM(unpriced)
+    FROM usage_hours WHERE project_id = ? AND hour_us >= ? AND hour_us < ?
+    GROUP BY model, provider
+"""
+
+_BILLED_SPANS = """
+    SELECT model, provider, COUNT(*), TOTAL(cost), COALESCE(SUM(input_tokens), 0),
+        COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0),
+        SUM(cost_source IS 'unpriced')
+    FROM spans INDEXED BY spans_counted
+    WHERE project_id = ? AND usage_counted = 1 AND start_time_us >= ? AND start_time_us < ?
+    GROUP BY model, provider
+"""
+
+# Runs that started in [since, boundary) and were still going at `boundary`; runs_start holds
+# start and duration, so no run row is read.
+_STRADDLING = """
+    SELECT run_id FROM runs INDEXED BY runs_start
+    WHERE project_id = ? AND start_time_us >= ? AND start_time_us < ? AND start_time_us + duration_us >= ?
+"""
+
+_RUN_SPANS = """
+    SELECT model, provider, is_llm_call, is_error, finish_time_us - start_time_us, usage_counted,
+        cost, input_tokens, output_tokens, cached_tokens, cost_source
+    FROM spans INDEXED BY spans_trace WHERE trace_key IN ({marks}) AND project_id = ? AND run_id IN ({runs})
+        AND start_time_us >= ? AND start_time_us < ? AND (is_llm_call = 1 OR usage_counted = 1)
+"""
+
+
+@dataclass(slots=True)
+class _Group:
+    calls: int = 0
+    errors: int = 0
+    durations: list[list[int]] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    billed: list[float] = field(default_factory=lambda: [0, 0.0, 0, 0, 0, 0])
+
+    def add_billed(self, values: tuple[float, ...], sign: int = 1) -> None:
+        for i, v in enumerate(values):
+            self.billed[i] += sign * v
+
+    def sorted_durations(self) -> list[int]:
+        merged = self.durations[0]
+        for part in self.durations[1:]:
+            merged += part
+        # Sorted runs, one per hour: timsort merges them rather than sorting from scratch.
+        merged.sort()
+        for d in self.removed:  # a few, from runs straddling the window's start
+            del merged[bisect_left(merged, d)]
+        return merged
+
+
+class _Acc:
+    def __init__(self) -> None:
+        self.groups: dict[Group, _Group] = {}
+
+    def __getitem__(self, key: Group) -> _Group:
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = _Group()
+        return g
+
+
+def _billed_rows(acc: _Acc, rows: sqlite3.Cursor, names: bool) -> None:
+    for model, provider, *values in rows:
+        key = (key_name(model), key_name(provider)) if names else (model, provider)
+        acc[key].add_billed(tuple(values))
+
+
+def _window_spans(conn: sqlite3.Connection, project_id: str, start_us: int, end_us: int, acc: _Acc) -> None:
+    """Part 1: the LLM calls and counted spans that started in [start, end)."""
+    for model, provider, n, errors, durations in conn.execute(
+        _CALLS, (project_id, hour_of(start_us), hour_of(end_us - 1), start_us, end_us)
+    ):
+        g = acc[(key_name(model), key_name(provider))]
+        g.calls += n
+        g.errors += errors
+        g.durations.append(joined_ints(durations))
+    first_whole = -(-start_us // HOUR_US) * HOUR_US
+    last_whole = hour_of(end_us)
+    if first_whole >= last_whole:  # no whole hour inside: the spans themselves
+        _billed_rows(acc, conn.execute(_BILLED_SPANS, (project_id, start_us, end_us)), names=False)
+        return
+    _billed_rows(acc, conn.execute(_BILLED_HOURS, (project_id, first_whole, last_whole)), names=True)
+    for lo, hi in ((start_us, first_whole), (last_whole, end_us)):
+        if lo < hi:
+            _billed_rows(acc, conn.execute(_BILLED_SPANS, (project_id, lo, hi)), names=False)
+
+
+def _runs_spans(
+    conn: sqlite3.Connection, project_id: str, run_ids: list[str], lo: int, hi: int, acc: _Acc, sign: int
+) -> None:
+    """Parts 2 and 3: add (or take away) the spans of `run_ids` that started in [lo, hi)."""
+    for i in range(0, len(run_ids), 200):
+        runs = run_ids[i : i + 200]
+        keys = run_trace_keys(conn, project_id, runs)
+        sql = _RUN_SPANS.replace("{marks}", ",".join("?" * len(keys))).replace(
+            "{runs}", ",".join("?" * len(runs))
+        )
+        for model, provider, llm, error, duration, counted, *usage in conn.execute(
+            sql, (*keys, project_id, *runs, lo, hi)
+        ):
+            g = acc[(model, provider)]
+            if llm:
+                g.calls += sign
+                g.errors += sign * error
+                if sign > 0:
+                    g.durations.append([duration])
+                else:
+                    g.removed.append(duration)
+            if counted:
+                cost, tin, tout, tcached, source = usage
+                g.add_billed((1, cost or 0.0, tin or 0, tout or 0, tcached or 0, source == "unpriced"), sign)
+
+
+def longest_run_us(conn: sqlite3.Connection, project_id: str) -> int:
+    """The project's longest run: no run straddles a boundary by more. Read off runs_duration's
+    end (the planner would otherwise scan runs_start, which also covers duration_us)."""
+    row = conn.execute(
+        "SELECT duration_us FROM runs INDEXED BY runs_duration WHERE project_id = ? "
+        "ORDER BY duration_us DESC LIMIT 1",
+        (project_id,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _straddling(conn: sqlite3.Connection, project_id: str, since: int, boundary: int) -> list[str]:
+    return [r for (r,) in conn.execute(_STRADDLING, (project_id, since, boundary, boundary))]
+
+
+def hourly_usage(
+    conn: sqlite3.Connection, project_id: str, start_us: int, end_us: int, by_provider: bool
+) -> Usage:
+    """Usage of the spans of the runs that started in [start, end), by model (or provider),
+    without filters: what `window_usage` answers, from the aggregates."""
+    acc = _Acc()
+    _window_spans(conn, project_id, start_us, end_us, acc)
+    longest = longest_run_us(conn, project_id)
+    before = _straddling(conn, project_id, start_us - longest, start_us)
+    _runs_spans(conn, project_id, before, start_us, end_us, acc, sign=-1)
+    after = _straddling(conn, project_id, max(start_us, end_us - longest), end_us)
+    _runs_spans(conn, project_id, after, end_us, 2**63 - 1, acc, sign=1)
+    usage = Usage()
+    for (model, provider), g in acc.groups.items():
+        key = provider if by_provider else model
+        if g.calls:
+            usage.calls.append(Calls(key, provider, g.errors, g.sorted_durations()))
+        spans, cost, tin, tout, tcached, unpriced = g.billed
+        if spans:
+            usage.billed.append(
+                Billed(key, provider, int(spans), cost, int(tin), int(tout), int(tcached), int(unpriced))
+            )
+    return usage
