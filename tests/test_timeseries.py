@@ -417,3 +417,29 @@ def test_group_by_model_caps_the_series(tsw: TsWorld, tapi: httpx.Client) -> Non
 def test_group_by_model_with_run_filters(tsw: TsWorld, tapi: httpx.Client) -> None:
     body = series(tapi, main(tsw, "llm_calls", group_by="model", labels="alpha"))
     assert keyed(body) == {GPT: [1, 1, 1, 0, 0, 0, 0, 0], CLAUDE: [0, 0, 1, 0, 0, 0, 0, 0]}
+
+
+def test_the_bucket_in_progress_is_left_out_of_trend_and_anomalies(
+    api: httpx.Client, spans: SpanFactory
+) -> None:
+    """Today holds no run yet: as a finished day its 0 would be an anomaly and pull the trend
+    down; as the bucket in progress it is shown but neither scored nor trended."""
+    day = 24 * H
+    today = int(time.time()) * S // day * day
+    traces = []
+    for back, n in zip(range(6, 0, -1), [10, 9, 11, 10, 12, 10], strict=True):
+        for k in range(n):
+            t = spans.trace((today - back * day + H + k * MIN) * 1000)
+            t.span("run", 0, 100, attrs={"vllora.run_id": f"d{back}-{k}"})
+            traces.append(t)
+    spans.send(*traces)
+    body = series(api, {"metric": "runs", "interval": "1d", "start": today - 6 * day})
+    assert values(body) == [10, 9, 11, 10, 12, 10, 0]
+    assert body["partial_from_us"] == today
+    assert body["anomalies"] == []
+    assert body["trend"]["direction"] == "flat"
+    # A range ending tomorrow still has today in progress; one ending today has no partial bucket.
+    later = series(api, {"metric": "runs", "interval": "1d", "start": today - 6 * day, "end": today + day})
+    assert later["partial_from_us"] == today and later["anomalies"] == []
+    closed = series(api, {"metric": "runs", "interval": "1d", "start": today - 6 * day, "end": today})
+    assert closed["partial_from_us"] is None and values(closed) == [10, 9, 11, 10, 12, 10]

@@ -278,9 +278,11 @@ def _cells(
     return series, weights
 
 
-def _series_json(starts: range, values: list[Value], req: TimeseriesRequest) -> dict[str, Any]:
-    t = trend(values, req.trend_threshold)
-    found, base = anomalies(values, req.anomaly_threshold)
+def _series_json(starts: range, values: list[Value], req: TimeseriesRequest, over: int) -> dict[str, Any]:
+    """`over`: how many leading buckets have ended. A bucket still in progress holds only part
+    of its interval, so it would read as a drop: the trend and the anomalies leave it out."""
+    t = trend(values[:over], req.trend_threshold)
+    found, base = anomalies(values[:over], req.anomaly_threshold)
     return {
         "buckets": [{"start_time_us": s, "value": v} for s, v in zip(starts, values, strict=True)],
         "trend": {
@@ -319,14 +321,17 @@ def timeseries(store: TraceStore, req: TimeseriesRequest, limits: AnalyticsSetti
         "group_by": req.group_by,
     }
     starts = span.starts()
+    now_us = store.now_us()
+    over = sum(1 for start in starts if start + span.interval_us <= now_us)
+    head["partial_from_us"] = starts[over] if over < len(starts) else None
     if req.group_by is None:
         values = series.get(None, [_empty(req.metric)] * span.count)
-        return {**head, **_series_json(starts, values, req)}
+        return {**head, **_series_json(starts, values, req, over)}
     ranked = sorted(series, key=lambda k: (-weights[k], k is None, k or ""))
     shown = req.max_series or min(DEFAULT_MAX_SERIES, limits.timeseries_max_series)
     return {
         **head,
         "truncated": len(ranked) > shown,
         "series_count": len(ranked),
-        "series": [{"key": k, **_series_json(starts, series[k], req)} for k in ranked[:shown]],
+        "series": [{"key": k, **_series_json(starts, series[k], req, over)} for k in ranked[:shown]],
     }

@@ -294,6 +294,10 @@ class TimeseriesHead(BaseModel):
     interval_us: int
     start_us: int = Field(description="The requested start, echoed")
     end_us: int = Field(description="The requested end (exclusive), echoed")
+    partial_from_us: int | None = Field(
+        description="Start of the first bucket not yet over (the current one, or later): trend and "
+        "anomalies leave it and those after it out; null when every bucket is over"
+    )
 
 
 class Timeseries(TimeseriesSeries, TimeseriesHead):
