@@ -10,12 +10,25 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from tracehound.analytics.percentiles import nearest_rank
 from tracehound.config import AnalyticsSettings
 from tracehound.storage.base import TraceStore
 from tracehound.storage.sqlite_timeseries import BY_MODEL_METRICS, SeriesMetric, SeriesQuery
+
+Metric = Literal[
+    "runs",
+    "failed_runs",
+    "error_rate",
+    "cost",
+    "llm_calls",
+    "input_tokens",
+    "output_tokens",
+    "duration_p50",
+    "duration_p95",
+]
+Interval = Literal["1m", "5m", "15m", "1h", "6h", "1d"]
 
 # Each metric and what it asks the store for: both percentiles read the same raw durations.
 _SERIES_METRIC: dict[str, SeriesMetric] = {
@@ -29,7 +42,7 @@ _SERIES_METRIC: dict[str, SeriesMetric] = {
     "duration_p50": "duration",
     "duration_p95": "duration",
 }
-METRICS: tuple[str, ...] = tuple(_SERIES_METRIC)
+METRICS: tuple[str, ...] = get_args(Metric)
 INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21_600, "1d": 86_400}
 GROUP_BYS = ("model",)
 DEFAULT_TREND_THRESHOLD = 0.1

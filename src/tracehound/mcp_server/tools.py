@@ -9,6 +9,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
+from tracehound.analytics.timeseries import Interval, Metric
 from tracehound.conventions.content import span_input, span_output
 from tracehound.mcp_server import budget
 from tracehound.mcp_server.backend import UNTRUSTED_NOTE, Backend, Ctx
@@ -199,18 +200,8 @@ def register(server: MCPServer, backend: Backend) -> None:
     @server.tool()
     async def timeseries(
         ctx: Ctx,
-        metric: Literal[
-            "runs",
-            "failed_runs",
-            "error_rate",
-            "cost",
-            "llm_calls",
-            "input_tokens",
-            "output_tokens",
-            "duration_p50",
-            "duration_p95",
-        ] = "cost",
-        interval: Literal["1m", "5m", "15m", "1h", "6h", "1d"] = "1h",
+        metric: Metric = "cost",
+        interval: Interval = "1h",
         period: Period = "last_day",
         start: Instant = None,
         end: Instant = None,
