@@ -56,7 +56,8 @@ def test_check_and_repair(own: tuple[Server, World]) -> None:
         db.execute(
             "INSERT INTO runs SELECT project_id, 'ghost', start_time_us, finish_time_us, duration_us, "
             "root_start_us, root_finish_us, span_count, root_count, error_count, llm_calls, tool_calls, "
-            "mcp_calls, cost, input_tokens, output_tokens, cached_tokens, last_seen_us, sets "
+            "mcp_calls, cost, input_tokens, output_tokens, cached_tokens, last_seen_us, sets, "
+            "spans_expired_us "
             "FROM runs WHERE run_id = 'run-e'"
         )
         db.execute(

@@ -49,6 +49,11 @@ class Settings:
     worker_threads: int = 8
     # Processes that decode OTLP requests beside the writer; 0 decodes on a thread instead.
     decode_processes: int = 1
+    # Raw spans older than this many days are deleted (their runs' figures stay); 0 keeps them
+    # forever. A project's own setting (`tracehound retention set`) wins.
+    retention_days: int = 0
+    # Seconds between two retention sweeps.
+    retention_interval_s: float = 600.0
     analytics: AnalyticsSettings = AnalyticsSettings()
 
     @property

@@ -18,6 +18,7 @@ from tracehound.config import Settings
 from tracehound.ingest import Ingestor, tune_gc
 from tracehound.mcp_server.server import mount as mount_mcp
 from tracehound.otlp.grpc_server import create_grpc_server
+from tracehound.retention import Sweeper
 from tracehound.storage import SqliteStore
 
 log = logging.getLogger("tracehound")
@@ -44,6 +45,7 @@ async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, N
         decode_processes=settings.decode_processes,
     )
     context = AppContext(store=store, ingestor=ingestor, settings=settings)
+    sweeper = Sweeper(store, settings.retention_days, settings.retention_interval_s)
     level = settings.log_level.lower()
     api_app = create_app(context)
     mcp_sessions = mount_mcp(api_app, settings.host)
@@ -83,6 +85,7 @@ async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, N
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tune_gc()
+    sweeper.start()
     tasks = [asyncio.create_task(s.serve()) for s in servers]
     try:
         while not all(s.started for s in servers):
@@ -110,6 +113,7 @@ async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, N
             s.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
         await exits.aclose()
+        sweeper.stop()
         ingestor.close()
         store.close()
     failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import typer
 
-from tracehound.cli import check_command, import_command, mcp_command, queries, serving
+from tracehound.cli import (
+    check_command,
+    import_command,
+    mcp_command,
+    queries,
+    retention_command,
+    serving,
+)
 
 app = typer.Typer(help="Trace analytics for AI agents.", no_args_is_help=True, add_completion=False)
 serving.register(app)
@@ -13,6 +20,7 @@ queries.register(app)
 mcp_command.register(app)
 import_command.register(app)
 check_command.register(app)
+retention_command.register(app)
 
 
 def main() -> None:

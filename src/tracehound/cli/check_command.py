@@ -38,7 +38,13 @@ def check_command(
     except (StoreMissing, SchemaOutdated, SchemaTooNew) as exc:
         raise fail(str(exc), 2) from None
     rows = [
-        {"table": t.table, "missing": t.missing, "extra": t.extra, "different": t.different}
+        {
+            "table": t.table,
+            "missing": t.missing,
+            "extra": t.extra,
+            "different": t.different,
+            "skipped": t.skipped,
+        }
         for t in report.tables
     ]
     render.show(
@@ -50,6 +56,7 @@ def check_command(
                 ("Missing", "missing", render.count),
                 ("Extra", "extra", render.count),
                 ("Different", "different", render.count),
+                ("Not checked (retention)", "skipped", render.count),
             ],
         )
     )

@@ -32,6 +32,15 @@ def serve(
     max_decompressed_bytes: int = typer.Option(64 * 1024 * 1024, envvar="TRACEHOUND_MAX_DECOMPRESSED_BYTES"),
     max_page_size: int = typer.Option(1000, envvar="TRACEHOUND_MAX_PAGE_SIZE"),
     worker_threads: int = typer.Option(8, min=1, envvar="TRACEHOUND_WORKER_THREADS", help="Query threads"),
+    retention_days: int = typer.Option(
+        0,
+        min=0,
+        envvar="TRACEHOUND_RETENTION_DAYS",
+        help="Delete raw spans older than this many days (0: keep); per project: `tracehound retention`",
+    ),
+    retention_interval: float = typer.Option(
+        600.0, min=1, envvar="TRACEHOUND_RETENTION_INTERVAL", help="Seconds between retention sweeps"
+    ),
     decode_processes: int = typer.Option(
         1, min=0, envvar="TRACEHOUND_DECODE_PROCESSES", help="OTLP decoding processes (0: a thread)"
     ),
@@ -80,6 +89,8 @@ def serve(
         max_page_size=max_page_size,
         worker_threads=worker_threads,
         decode_processes=decode_processes,
+        retention_days=retention_days,
+        retention_interval_s=retention_interval,
         analytics=AnalyticsSettings(
             bottleneck_max_spans=bottleneck_max_spans,
             outlier_min_sample=outlier_min_sample,

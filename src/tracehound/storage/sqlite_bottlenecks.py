@@ -44,7 +44,8 @@ class RunTimings:
 OpModel = tuple[str, str | None]
 
 _RUN = """
-    SELECT start_time_us, finish_time_us, span_count, root_count, error_count, last_seen_us, cost
+    SELECT start_time_us, finish_time_us, span_count, root_count, error_count, last_seen_us, cost,
+        spans_expired_us
     FROM runs WHERE project_id = ? AND run_id = ?
 """
 
@@ -81,11 +82,12 @@ def run_timings(
     conn: sqlite3.Connection, project_id: str, run_id: str, cutoff_us: int, max_spans: int
 ) -> RunTimings | None:
     """The run's rollup and its spans, at most `max_spans` of them (then the earliest by start),
-    read in one snapshot so that the spans agree with the rollup's bounds and cost."""
+    read in one snapshot so that the spans agree with the rollup's bounds and cost. None for an
+    unknown run, and for one whose spans retention deleted."""
     conn.execute("BEGIN")
     try:
         row = conn.execute(_RUN, (project_id, run_id)).fetchone()
-        if row is None:
+        if row is None or row["spans_expired_us"] is not None:
             return None
         truncated = row["span_count"] > max_spans
         sql = _SPANS.replace("{order}", "ORDER BY start_time_us, span_id" if truncated else "")

@@ -54,6 +54,7 @@ class TableDiff:
     missing: int = 0  # rows the spans imply that are not stored
     extra: int = 0  # stored rows no span implies
     different: int = 0  # same key, other values
+    skipped: int = 0  # rows retention made uncheckable: their spans were deleted on purpose
     examples: list[str] = field(default_factory=list)
 
     @property
@@ -131,9 +132,44 @@ def _canonical(value: object) -> object:
     return value
 
 
-def _compare_table(conn: sqlite3.Connection, table: str) -> TableDiff:
+class _Expired:
+    """What retention deleted spans from: the rollups it kept there can no longer be rebuilt
+    from spans, so the check leaves them out (and counts them)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.runs: set[tuple[object, ...]] = set()
+        self.horizon: dict[object, int] = {}  # project -> latest finish of an expired run
+        for project, run_id, finish in conn.execute(
+            "SELECT project_id, run_id, finish_time_us FROM main.runs WHERE spans_expired_us IS NOT NULL"
+        ):
+            self.runs.add((project, run_id))
+            self.horizon[project] = max(self.horizon.get(project, finish), finish)
+        self.threads: set[tuple[object, ...]] = set()
+        if self.runs:
+            for project, run_id, thread_id in conn.execute(
+                "SELECT project_id, run_id, value FROM main.run_facets WHERE facet = 'thread'"
+            ):
+                if (project, run_id) in self.runs:
+                    self.threads.add((project, thread_id))
+
+    def covers(self, table: str, key: tuple[object, ...]) -> bool:
+        if table in ("runs", "run_facets", "threads", "thread_facets"):
+            return key[:2] in (self.runs if table.startswith("run") else self.threads)
+        if table == "projects":
+            return key[0] in self.horizon
+        if table in ("usage_hours", "llm_durations"):
+            horizon = self.horizon.get(key[0])
+            return horizon is not None and int(key[1]) <= horizon  # type: ignore[call-overload]
+        return False
+
+
+def _compare_table(conn: sqlite3.Connection, table: str, expired: _Expired) -> TableDiff:
     stored, rebuilt = _rows(conn, "main", table), _rows(conn, "rebuilt", table)
     diff = TableDiff(table)
+    for key in [k for k in stored.keys() | rebuilt.keys() if expired.covers(table, k)]:
+        diff.skipped += 1
+        stored.pop(key, None)
+        rebuilt.pop(key, None)
     for key in sorted(rebuilt.keys() - stored.keys(), key=str):
         diff.missing += 1
         diff.note(f"missing {key}")
@@ -174,17 +210,30 @@ def _compare_spans(conn: sqlite3.Connection) -> TableDiff:
 
 def compare(conn: sqlite3.Connection) -> list[TableDiff]:
     """Stored (`main`) against rebuilt (`rebuilt`, attached) rollups."""
-    return [*(_compare_table(conn, t) for t in ROLLUPS), _compare_spans(conn)]
+    expired = _Expired(conn)
+    return [*(_compare_table(conn, t, expired) for t in ROLLUPS), _compare_spans(conn)]
+
+
+def _wrong_keys(conn: sqlite3.Connection, table: str, expired: _Expired) -> list[tuple[object, ...]]:
+    stored, rebuilt = _rows(conn, "main", table), _rows(conn, "rebuilt", table)
+    keys = (stored.keys() ^ rebuilt.keys()) | {
+        k for k in stored.keys() & rebuilt.keys() if stored[k] != rebuilt[k]
+    }
+    return [k for k in keys if not expired.covers(table, k)]
 
 
 def repair(conn: sqlite3.Connection) -> None:
-    """Replace the stored rollups with the rebuilt ones (attached as `rebuilt`), in one
-    transaction. `projects` comes last in ROLLUPS: the triggers on runs and threads touch it."""
+    """Replace each wrong stored rollup row with the rebuilt one (attached as `rebuilt`), in one
+    transaction, leaving alone the rows retention made uncheckable. `projects` comes last in
+    ROLLUPS: the triggers on runs and threads touch it."""
+    expired = _Expired(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
         for table in ROLLUPS:
-            conn.execute(f"DELETE FROM main.{table}")
-            conn.execute(f"INSERT INTO main.{table} SELECT * FROM rebuilt.{table}")
+            match = " AND ".join(f"{column} = ?" for column in ROLLUPS[table])
+            for key in _wrong_keys(conn, table, expired):
+                conn.execute(f"DELETE FROM main.{table} WHERE {match}", key)
+                conn.execute(f"INSERT INTO main.{table} SELECT * FROM rebuilt.{table} WHERE {match}", key)
         conn.execute(
             f"""UPDATE main.spans AS m SET usage_counted = r.usage_counted
                 FROM rebuilt.spans AS r WHERE {_SAME_SPAN} AND r.usage_counted != m.usage_counted"""

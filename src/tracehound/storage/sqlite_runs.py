@@ -176,12 +176,15 @@ def list_runs(conn: sqlite3.Connection, q: RunQuery, cutoff_us: int) -> Page:
 
 
 def get_run(conn: sqlite3.Connection, project_id: str, run_id: str, cutoff_us: int) -> dict[str, Any] | None:
+    """The run object, plus `spans_expired_us`: when retention deleted its spans (or None)."""
     rows = conn.execute(
-        f"SELECT run_id, {_ROLLUP_FIELDS} FROM runs WHERE project_id = ? AND run_id = ?",
+        f"SELECT run_id, {_ROLLUP_FIELDS}, spans_expired_us FROM runs WHERE project_id = ? AND run_id = ?",
         (project_id, run_id),
     ).fetchall()
     shaped = shape_rollups(rows, cutoff_us)
-    return shaped[0] if shaped else None
+    if not shaped:
+        return None
+    return {**shaped[0], "spans_expired_us": rows[0]["spans_expired_us"]}
 
 
 def shape_rollups(rows: list[sqlite3.Row], cutoff_us: int) -> list[dict[str, Any]]:

@@ -224,6 +224,15 @@ MIGRATIONS: list[list[str]] = [
         "ANALYZE spans_counted",
         "ANALYZE runs_start",
     ],
+    # 3: retention. A project's own maximum age of raw spans (else the server's default), and
+    # the runs whose spans it has deleted: their rollups stay, so stats and charts keep them.
+    [
+        """CREATE TABLE project_settings (
+            project_id TEXT PRIMARY KEY,
+            retention_days INTEGER CHECK (retention_days IS NULL OR retention_days > 0)
+        )""",
+        "ALTER TABLE runs ADD COLUMN spans_expired_us INTEGER",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tracehound.model import Span
-from tracehound.storage import sqlite_runs, sqlite_spans, sqlite_stats, sqlite_summary
+from tracehound.storage import sqlite_retention, sqlite_runs, sqlite_spans, sqlite_stats, sqlite_summary
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
 from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, recent_durations, run_timings
 from tracehound.storage.sqlite_check import CheckReport, Progress, check
@@ -123,6 +123,38 @@ def check_store(data_dir: Path, *, repair: bool = False, progress: Progress | No
     finally:
         if lock is not None:
             lock.close()
+
+
+def set_retention(data_dir: Path, project_id: str, days: int | None, *, clear: bool = False) -> None:
+    """Set (or with `clear`, remove) a project's retention beside a running server. The
+    single-writer lock guards span de-duplication; a settings row cannot disturb it, so this
+    writes through its own short transaction and SQLite's file lock."""
+    path = data_dir / DB_FILENAME
+    if not path.is_file():
+        raise StoreMissing(f"no tracehound database at {path}")
+    conn = _connect(path, readonly=False)
+    try:
+        check_current(conn)
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            if clear:
+                sqlite_retention.clear_policy(conn, project_id)
+            else:
+                sqlite_retention.set_policy(conn, project_id, days)
+    finally:
+        conn.close()
+
+
+def retention_policies(data_dir: Path) -> dict[str, int | None]:
+    path = data_dir / DB_FILENAME
+    if not path.is_file():
+        raise StoreMissing(f"no tracehound database at {path}")
+    conn = _connect(path, readonly=True)
+    try:
+        check_current(conn)
+        return sqlite_retention.policies(conn)
+    finally:
+        conn.close()
 
 
 class SqliteStore:
@@ -290,3 +322,19 @@ class SqliteStore:
 
     def span_attributes(self, project_id: str, refs: Sequence[int]) -> dict[int, bytes]:
         return sqlite_summary.span_attributes(self._read(), project_id, refs)
+
+    # -- retention ------------------------------------------------------------------------
+
+    def retention_policies(self) -> dict[str, int | None]:
+        return sqlite_retention.policies(self._read())
+
+    def projects(self) -> list[str]:
+        return sqlite_retention.projects(self._read())
+
+    def expire(self, project_id: str, cutoff_us: int, max_runs: int) -> sqlite_retention.Expired:
+        """One batch of `sqlite_retention.expire`; the write lock is held for that batch only,
+        so ingest waits at most one short transaction."""
+        if self._writer is None:
+            raise ReadOnlyStore(f"{self.path} was opened read-only")
+        with self._write_lock:
+            return sqlite_retention.expire(self._writer, project_id, cutoff_us, self.now_us(), max_runs)
