@@ -28,6 +28,9 @@ class Settings:
     worker_threads: int = 8
     # Processes that decode OTLP requests beside the writer; 0 decodes on a thread instead.
     decode_processes: int = 1
+    # Serve beyond loopback while no API key exists (anyone who can reach the ports reads and
+    # writes every project).
+    insecure: bool = False
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -30,6 +30,12 @@ def serve(
         1, min=0, envvar="TRACEHOUND_DECODE_PROCESSES", help="OTLP decoding processes (0: a thread)"
     ),
     demo: bool = typer.Option(False, "--demo", help="Load the demo dataset through OTLP once started"),
+    insecure: bool = typer.Option(
+        False,
+        "--insecure",
+        envvar="TRACEHOUND_INSECURE",
+        help="Allow a non-loopback --host while no API key exists (logs a warning)",
+    ),
 ) -> None:
     """Start the API and the OTLP receivers."""
     from tracehound.server import serve as run_server
@@ -48,6 +54,7 @@ def serve(
         max_page_size=max_page_size,
         worker_threads=worker_threads,
         decode_processes=decode_processes,
+        insecure=insecure,
     )
 
     async def load_demo() -> None:
@@ -58,11 +65,12 @@ def serve(
             "demo data loaded: %s — try: curl http://%s:%d/runs", summary, host, port
         )
 
+    from tracehound.server import InsecureBind
     from tracehound.storage.sqlite_store import StoreLocked
 
     try:
         asyncio.run(run_server(settings, on_ready=load_demo if demo else None))
-    except StoreLocked as exc:
+    except (StoreLocked, InsecureBind) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
@@ -73,11 +81,12 @@ def demo_command(
     ),
     project: str | None = typer.Option(None, help="Send with this x-project-id"),
     seed: int = typer.Option(7, help="Random seed"),
+    api_key: str | None = options.ApiKey,
 ) -> None:
     """Send the demo dataset to a running tracehound over OTLP/gRPC."""
     from tracehound.demo import load_demo
 
-    summary = load_demo(endpoint, project=project, seed=seed)
+    summary = load_demo(endpoint, project=project, seed=seed, api_key=api_key)
     typer.echo(f"sent {summary}")
 
 
