@@ -81,7 +81,8 @@ def list_keys(data_dir: Path = options.DataDir, json: bool = options.Json) -> No
         {
             "id": r.id,
             "name": r.name,
-            "projects": "*" if r.all_projects else list(r.projects),
+            "projects": list(r.projects),
+            "all_projects": r.all_projects,
             "created_at_us": r.created_at_us,
             "last_used_at_us": r.last_used_at_us,
             "revoked_at_us": r.revoked_at_us,
@@ -91,7 +92,7 @@ def list_keys(data_dir: Path = options.DataDir, json: bool = options.Json) -> No
     ]
     if json:
         return render.json_out(rows)
-    render.show(render.table(None, rows, KEY_COLUMNS))
+    render.show(render.table(None, [{**r, "projects": r["projects"] or "*"} for r in rows], KEY_COLUMNS))
 
 
 @app.command("revoke")
