@@ -59,12 +59,10 @@ def hash_key(key: str) -> str:
 
 def key_id(key: str) -> str | None:
     """The public id inside a key, or None when `key` is not shaped like one of ours."""
-    if (
-        not key.startswith(KEY_PREFIX)
-        or key[len(KEY_PREFIX) + _ID_CHARS : len(KEY_PREFIX) + _ID_CHARS + 1] != "_"
-    ):
+    body = key.removeprefix(KEY_PREFIX)
+    if body == key or body[_ID_CHARS : _ID_CHARS + 1] != "_":
         return None
-    return key[len(KEY_PREFIX) : len(KEY_PREFIX) + _ID_CHARS]
+    return body[:_ID_CHARS]
 
 
 def credentials(header: Callable[[str], str | None]) -> list[str]:

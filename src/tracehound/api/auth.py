@@ -29,6 +29,10 @@ class RequireKey:
         try:
             principal = self.authenticator.authenticate(credentials(headers.get))
         except Unauthenticated as exc:
+            if scope["type"] == "websocket":
+                # 1008: policy violation, the WebSocket form of a refusal.
+                await send({"type": "websocket.close", "code": 1008, "reason": str(exc)})
+                return
             response = error_response(401, "Unauthorized", str(exc), headers=CHALLENGE)
             await response(scope, receive, send)
             return
