@@ -85,9 +85,9 @@ async def export_traces(request: Request) -> Response:
     if ingestor is None:
         return _error(request, 503, "this tracehound is read-only; send spans to `tracehound serve`")
     try:
-        body = await _read_body(request, c.settings.max_request_bytes)
         key = principal(request)
         project = ingest_project(key, request.headers.get("x-project-id", "").strip() or None)
+        body = await _read_body(request, c.settings.max_request_bytes)
         normalized = await ingestor.normalize_http(
             body,
             request.headers.get("content-type"),

@@ -58,12 +58,17 @@ def serve(
     )
 
     async def load_demo() -> None:
+        from tracehound.demo import DemoExportError
         from tracehound.demo import load_demo as load
 
-        summary = await asyncio.to_thread(load, f"http://{host}:{otlp_grpc_port}")
-        logging.getLogger("tracehound").info(
-            "demo data loaded: %s — try: curl http://%s:%d/runs", summary, host, port
-        )
+        log = logging.getLogger("tracehound")
+        try:
+            summary = await asyncio.to_thread(load, f"http://{host}:{otlp_grpc_port}")
+        except DemoExportError as exc:
+            # The server keeps no key it could send; the operator has one.
+            log.error("%s (with API keys on, send it with `tracehound demo --api-key KEY`)", exc)
+            return
+        log.info("demo data loaded: %s — try: curl http://%s:%d/runs", summary, host, port)
 
     from tracehound.server import InsecureBind
     from tracehound.storage.sqlite_store import StoreLocked
