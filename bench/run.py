@@ -108,8 +108,22 @@ class _RssSampler(threading.Thread):
             self.stop_event.wait(self.every_s)
 
 
+def _create_key(data_dir: Path) -> dict[str, str]:
+    """An all-projects API key on the data directory (so the server checks every request), as
+    the headers that send it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tracehound", "keys", "create", "--all-projects", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {"authorization": f"Bearer {done.stdout.splitlines()[-1]}"}
+
+
 @contextlib.contextmanager
-def _server(data_dir: Path, deadline: float) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
+def _server(
+    data_dir: Path, deadline: float, headers: dict[str, str]
+) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
     """Run `tracehound serve` on free loopback ports; yield (process, api url, otlp url)."""
     api, grpc_port, otlp = _free_port(), _free_port(), _free_port()
     log = (data_dir / "server.log").open("wb")
@@ -134,7 +148,8 @@ def _server(data_dir: Path, deadline: float) -> Iterator[tuple[subprocess.Popen[
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     api_url, otlp_url = f"http://127.0.0.1:{api}", f"http://127.0.0.1:{otlp}"
     try:
-        _wait_ready(proc, api_url, otlp, min(deadline, time.monotonic() + 60), data_dir / "server.log")
+        until = min(deadline, time.monotonic() + 60)
+        _wait_ready(proc, api_url, otlp, until, data_dir / "server.log", headers)
         yield proc, api_url, otlp_url
     finally:
         proc.send_signal(signal.SIGINT)
@@ -146,12 +161,19 @@ def _server(data_dir: Path, deadline: float) -> Iterator[tuple[subprocess.Popen[
         log.close()
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], api_url: str, otlp_port: int, until: float, log: Path) -> None:
+def _wait_ready(
+    proc: subprocess.Popen[bytes],
+    api_url: str,
+    otlp_port: int,
+    until: float,
+    log: Path,
+    headers: dict[str, str],
+) -> None:
     while time.monotonic() < until:
         if proc.poll() is not None:
             raise BenchError(f"tracehound serve exited with {proc.returncode}:\n{_tail(log)}")
         try:
-            if httpx.get(f"{api_url}/runs?limit=1", timeout=1).status_code == 200:
+            if httpx.get(f"{api_url}/runs?limit=1", headers=headers, timeout=1).status_code == 200:
                 with socket.create_connection(("127.0.0.1", otlp_port), timeout=1):
                     return
         except (httpx.HTTPError, OSError):
@@ -164,14 +186,16 @@ def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
-def _send_all(bodies: Bodies, otlp_url: str, senders: int, deadline: float, res: Results) -> None:
+def _send_all(
+    bodies: Bodies, otlp_url: str, senders: int, deadline: float, res: Results, auth: dict[str, str]
+) -> None:
     """POST every body to /v1/traces from `senders` threads, retrying on 429/503 as OTLP says."""
     lock = threading.Lock()
     next_index = iter(range(len(bodies.bodies)))
     errors: list[str] = []
 
     def worker() -> None:
-        headers = {"content-type": "application/x-protobuf"}
+        headers = {"content-type": "application/x-protobuf", **auth}
         with httpx.Client(base_url=otlp_url, headers=headers, timeout=120) as client:
             while not errors:
                 with lock:
@@ -227,7 +251,9 @@ def _wait_queryable(client: httpx.Client, expected_runs: int, deadline: float) -
     raise BenchError(f"GET /runs still counted {total} runs of {expected_runs} when the wait ran out")
 
 
-def _time_lists(api_url: str, requests: int, res: Results) -> dict[str, list[dict[str, Any]]]:
+def _time_lists(
+    api_url: str, requests: int, res: Results, headers: dict[str, str]
+) -> dict[str, list[dict[str, Any]]]:
     """Medians through HTTP with the standard library's client on one keep-alive connection:
     httpx alone costs ~1 ms a request on this machine, which is the client's time, not the
     server's. The round trip of GET /health, timed the same way, is reported as the floor."""
@@ -236,7 +262,7 @@ def _time_lists(api_url: str, requests: int, res: Results) -> dict[str, list[dic
     pages: dict[str, list[dict[str, Any]]] = {}
 
     def get(path: str) -> bytes:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers)
         response = conn.getresponse()
         body = response.read()
         if response.status != 200:
@@ -362,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, default=1800, help="give up after this long")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--api-key", action="store_true", help="create an API key first and send it with every request"
+    )
     args = parser.parse_args(argv)
     deadline = time.monotonic() + args.budget_s
     spec = Spec(spans=args.spans, seed=args.seed, batch_spans=args.batch_spans)
@@ -373,16 +402,17 @@ def main(argv: list[str] | None = None) -> int:
         res.spans, res.runs, res.failed_runs = bodies.stats.spans, bodies.stats.runs, bodies.stats.failed_runs
         res.bodies, res.build_s = len(bodies.bodies), bodies.build_seconds
         res.body_mb = sum(len(b) for b in bodies.bodies) / 1e6
+        auth = _create_key(work / "db") if args.api_key else {}
         with (
-            _server(work, deadline) as (proc, api_url, otlp_url),
-            httpx.Client(base_url=api_url, timeout=60) as client,
+            _server(work, deadline, auth) as (proc, api_url, otlp_url),
+            httpx.Client(base_url=api_url, timeout=60, headers=auth) as client,
         ):
             res.rss_idle_mb = _rss_mb(proc.pid)
             sampler = _RssSampler(proc.pid)
             sampler.start()
             print(f"sending {res.bodies} bodies from {args.senders} threads ...", flush=True)
             t0 = time.perf_counter()
-            _send_all(bodies, otlp_url, args.senders, deadline, res)
+            _send_all(bodies, otlp_url, args.senders, deadline, res, auth)
             res.ack_s = time.perf_counter() - t0
             _wait_queryable(client, res.runs, deadline)
             res.queryable_s = time.perf_counter() - t0
@@ -392,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             res.ingest_spans_per_s = res.spans / res.queryable_s
             del bodies
             print("timing GET /runs ...", flush=True)
-            pages = _time_lists(api_url, args.requests, res)
+            pages = _time_lists(api_url, args.requests, res, auth)
             res.db_mb = sum(f.stat().st_size for f in (work / "db").rglob("*") if f.is_file()) / 1e6
         print("loading the baseline ...", flush=True)
         conn = baseline.connect(work / "vllora.db")

@@ -80,10 +80,18 @@ def span_hex(span: Span) -> str:
 
 
 class SpanFactory:
-    def __init__(self, grpc_endpoint: str, http_endpoint: str, project: str | None) -> None:
+    def __init__(
+        self,
+        grpc_endpoint: str,
+        http_endpoint: str,
+        project: str | None,
+        auth: dict[str, str] | None = None,
+    ) -> None:
         self.grpc_endpoint = grpc_endpoint
         self.http_endpoint = http_endpoint
         self.project = project
+        # Headers carrying a tracehound API key; they replace the vLLora SDK's own x-api-key.
+        self.auth = auth
         self.memory = InMemorySpanExporter()
         provider = TracerProvider(resource=Resource.create({"service.name": "tracehound-tests"}))
         provider.add_span_processor(SimpleSpanProcessor(self.memory))
@@ -100,7 +108,7 @@ class SpanFactory:
         ]
 
     def headers(self) -> dict[str, str]:
-        headers = {"x-api-key": "test-key"}
+        headers = dict(self.auth) if self.auth is not None else {"x-api-key": "test-key"}
         if self.project:
             headers["x-project-id"] = self.project
         return headers

@@ -256,8 +256,17 @@ def downgrade_to_v1(path: Path) -> None:
     """What schema 1 left on disk: the tables and indexes of migration 1 only (the writer's
     schema-1 tables hold the same rows in both versions)."""
     with sqlite3.connect(path) as conn:
-        for table in ("llm_durations", "usage_hours"):
+        later = (
+            "llm_durations",
+            "usage_hours",
+            "project_settings",
+            "api_keys",
+            "api_key_projects",
+            "api_key_state",
+        )
+        for table in later:
             conn.execute(f"DROP TABLE {table}")
+        conn.execute("ALTER TABLE runs DROP COLUMN spans_expired_us")
         for statement in sqlite_schema.MIGRATIONS[0]:
             if "INDEX runs_start" in statement or "INDEX spans_counted" in statement:
                 name = statement.split("INDEX ")[1].split(" ")[0]

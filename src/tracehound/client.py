@@ -51,8 +51,12 @@ class TraceClient:
         self.where = str(http.base_url)
 
     @classmethod
-    def remote(cls, url: str, project: str | None = None, timeout_s: float = 60.0) -> TraceClient:
-        return cls(httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout_s), project)
+    def remote(
+        cls, url: str, project: str | None = None, timeout_s: float = 60.0, api_key: str | None = None
+    ) -> TraceClient:
+        # Authorization, rather than x-api-key: proxies and HTTP logs know to hide it.
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else None
+        return cls(httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout_s, headers=headers), project)
 
     @classmethod
     def in_process(cls, app: Any, project: str | None = None) -> TraceClient:
@@ -74,8 +78,15 @@ class TraceClient:
         client.where = str(store.path)
         return client, store
 
-    async def get(self, path: str, params: Params | None = None, project: str | None = None) -> Any:
-        headers = {}
+    async def get(
+        self,
+        path: str,
+        params: Params | None = None,
+        project: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """`headers` go with this request only (the MCP caller's key)."""
+        headers = dict(headers or {})
         if project or self.project:
             headers["x-project-id"] = project or self.project or ""
         try:

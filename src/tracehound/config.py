@@ -49,6 +49,9 @@ class Settings:
     worker_threads: int = 8
     # Processes that decode OTLP requests beside the writer; 0 decodes on a thread instead.
     decode_processes: int = 1
+    # Serve beyond loopback while no API key exists (anyone who can reach the ports reads and
+    # writes every project).
+    insecure: bool = False
     # Raw spans older than this many days are deleted (their runs' figures stay); 0 keeps them
     # forever. A project's own setting (`tracehound retention set`) wins.
     retention_days: int = 0

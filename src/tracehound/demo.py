@@ -289,22 +289,26 @@ def load_demo(
     seed: int = 7,
     now_us: int | None = None,
     timeout_s: float = 10.0,
+    api_key: str | None = None,
 ) -> DemoSummary:
     """Send the demo dataset to the OTLP/gRPC `endpoint` (e.g. "http://127.0.0.1:4317").
 
-    With `project`, spans carry the vLLora SDK's `x-project-id` gRPC metadata. Raises
-    DemoExportError unless the server acknowledged every span."""
+    With `project`, spans carry the vLLora SDK's `x-project-id` gRPC metadata; with `api_key`,
+    `authorization: Bearer` metadata. Raises DemoExportError unless the server acknowledged every
+    span."""
     # Imported here so that building the dataset (tests, `generate`) does not need grpc.
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
     if now_us is None:
         now_us = time.time_ns() // 1000
-    headers = {"x-project-id": project} if project else None
+    headers = {"x-project-id": project} if project else {}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
     exporters: list[_CheckedExporter] = []
 
     def make_processor() -> SpanProcessor:
         exporter = _CheckedExporter(
-            OTLPSpanExporter(endpoint=endpoint, insecure=True, headers=headers, timeout=timeout_s)
+            OTLPSpanExporter(endpoint=endpoint, insecure=True, headers=headers or None, timeout=timeout_s)
         )
         exporters.append(exporter)
         # A queue larger than the dataset: at the default (2048) spans would be dropped with only a log line.

@@ -14,12 +14,14 @@ from anyio import to_thread
 
 from tracehound.api.app import create_app, create_otlp_app
 from tracehound.api.context import AppContext
+from tracehound.auth import Authenticator, is_loopback
 from tracehound.config import Settings
 from tracehound.ingest import Ingestor, tune_gc
 from tracehound.mcp_server.server import mount as mount_mcp
 from tracehound.otlp.grpc_server import create_grpc_server
 from tracehound.retention import Sweeper
 from tracehound.storage import SqliteStore
+from tracehound.storage.sqlite_keys import KeyStore
 
 log = logging.getLogger("tracehound")
 
@@ -37,14 +39,45 @@ def _log_failure(task: asyncio.Task[None]) -> None:
         log.error("start-up task failed: %s", task.exception())
 
 
+class InsecureBind(RuntimeError):
+    pass
+
+
+def _open_auth(settings: Settings) -> Authenticator:
+    """The key checker, and the start-up rule: with no key, serve loopback only unless told
+    `--insecure`. Keys created later turn checking on at once; none is ever turned off."""
+    data_dir = settings.resolved_data_dir
+    auth = Authenticator(KeyStore(data_dir), KeyStore(data_dir))
+    if auth.enabled() or is_loopback(settings.host):
+        return auth
+    if not settings.insecure:
+        auth.close()
+        raise InsecureBind(
+            f"refusing to serve on {settings.host} without API keys: anyone who can reach it could "
+            "read and write every project. Create a key first (`tracehound keys create --project P`), "
+            "bind 127.0.0.1, or pass --insecure"
+        )
+    log.warning(
+        "serving on %s with no API keys (--insecure): anyone who can reach these ports can read "
+        "and write every project",
+        settings.host,
+    )
+    return auth
+
+
 async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
     store = SqliteStore(settings.resolved_data_dir, idle_timeout_s=settings.idle_timeout_s)
+    try:
+        auth = _open_auth(settings)
+    except BaseException:
+        store.close()
+        raise
     ingestor = Ingestor(
         store,
         max_decompressed_bytes=settings.max_decompressed_bytes,
         decode_processes=settings.decode_processes,
     )
-    context = AppContext(store=store, ingestor=ingestor, settings=settings)
+    context = AppContext(store=store, ingestor=ingestor, settings=settings, auth=auth)
     sweeper = Sweeper(store, settings.retention_days, settings.retention_interval_s)
     level = settings.log_level.lower()
     api_app = create_app(context)
@@ -75,7 +108,7 @@ async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, N
     # than anyio's default of 40.
     to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
     grpc_server = create_grpc_server(
-        ingestor, settings.host, settings.otlp_grpc_port, settings.max_request_bytes
+        ingestor, settings.host, settings.otlp_grpc_port, settings.max_request_bytes, auth
     )
     await grpc_server.start()
     exits = contextlib.AsyncExitStack()
@@ -115,6 +148,7 @@ async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, N
         await exits.aclose()
         sweeper.stop()
         ingestor.close()
+        auth.close()
         store.close()
     failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
     if failed or not all(s.started for s in servers):

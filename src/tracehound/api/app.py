@@ -18,12 +18,15 @@ from tracehound.api import (
     routes_summary,
     routes_threads,
 )
+from tracehound.api.auth import RequireKey
 from tracehound.api.context import AppContext
 from tracehound.api.params import CamelCaseQuery
 
 DESCRIPTION = """Trace analytics for AI agents. vLLora-compatible trace API (runs, spans, groups,
 threads, labels) plus computed run fields and a status filter. Select the project with the
-`X-Project-Id` header (default: `default`). List parameters also accept camelCase names."""
+`X-Project-Id` header (default: the API key's only project, else `default`). When API keys are
+configured, send one as `Authorization: Bearer <key>` or `X-Api-Key`. List parameters also accept
+camelCase names."""
 
 
 def create_app(context: AppContext) -> FastAPI:
@@ -39,6 +42,7 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(routes_bottlenecks.router)
     app.include_router(routes_stats.router)
     app.add_middleware(CamelCaseQuery)
+    _require_keys(app, context)
     return app
 
 
@@ -48,4 +52,11 @@ def create_otlp_app(context: AppContext) -> FastAPI:
     errors.install(app)
     app.include_router(routes_otlp.router)
     app.include_router(routes_meta.router, include_in_schema=False)
+    _require_keys(app, context)
     return app
+
+
+def _require_keys(app: FastAPI, context: AppContext) -> None:
+    # Added last, so it runs first: nothing answers before the key is checked.
+    if context.auth is not None:
+        app.add_middleware(RequireKey, authenticator=context.auth)

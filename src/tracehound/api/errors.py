@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from tracehound.api.responses import JSONResponse
+from tracehound.auth import Forbidden, NotVisible
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.error, exc.message)
+
+    @app.exception_handler(NotVisible)
+    async def _not_visible(_: Request, exc: NotVisible) -> JSONResponse:
+        return error_response(404, "Not found", str(exc))
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return error_response(403, "Forbidden", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,7 +10,9 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 from fastapi import Query, Request
 
+from tracehound.api.auth import principal
 from tracehound.api.errors import bad_request
+from tracehound.auth import read_project
 from tracehound.ids import trace_id_candidates
 from tracehound.model import RUN_STATUSES, RunStatus
 from tracehound.storage.queries import ListFilter
@@ -102,9 +104,10 @@ def statuses(value: str | None) -> tuple[RunStatus, ...]:
 
 
 def project_id(request: Request) -> str:
-    """The project: the `X-Project-Id` header (any string: a slug or an id), else `default`."""
-    value = request.headers.get("x-project-id", "").strip()
-    return value or "default"
+    """The project: the `X-Project-Id` header (any string: a slug or an id), else the API key's
+    only project, else `default`; one outside the key's projects is not found."""
+    named = request.headers.get("x-project-id", "").strip() or None
+    return read_project(principal(request), named)
 
 
 # Bounds that keep every number, and the µs values computed from it, inside SQLite's 64-bit

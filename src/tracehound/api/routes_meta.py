@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 
 from tracehound.api import params
+from tracehound.api.auth import principal
 from tracehound.api.context import AppContext, ctx
 from tracehound.api.responses import JSONResponse
 from tracehound.api.schemas import ERRORS, Labels, Project
@@ -25,8 +26,10 @@ def list_labels(
 
 
 @router.get("/projects", response_model=list[Project], summary="Projects that have received spans")
-def list_projects(c: AppContext = Depends(ctx)) -> JSONResponse:
-    return JSONResponse([project_object(p) for p in c.store.list_projects()])
+def list_projects(request: Request, c: AppContext = Depends(ctx)) -> JSONResponse:
+    key = principal(request)
+    projects = [p for p in c.store.list_projects() if key is None or key.allows(p["id"])]
+    return JSONResponse([project_object(p) for p in projects])
 
 
 @router.get("/health", summary="Liveness")

@@ -12,15 +12,17 @@ from fastapi.responses import Response
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from tracehound.api.auth import principal
 from tracehound.api.context import ctx
-from tracehound.api.schemas import ERRORS, ExportResponse
+from tracehound.api.schemas import ERRORS, ErrorBody, ExportResponse
+from tracehound.auth import Forbidden, check_ingest, ingest_project
 from tracehound.ingest import IngestResult
 from tracehound.otlp.decode import JSON, PROTOBUF, OtlpError
 
 router = APIRouter(tags=["ingest"])
 
 # google.rpc.Code values for the Status body.
-_GRPC_CODE = {400: 3, 413: 8, 415: 3, 503: 14}
+_GRPC_CODE = {400: 3, 403: 7, 413: 8, 415: 3, 503: 14}
 
 
 def _is_protobuf(request: Request) -> bool:
@@ -34,7 +36,7 @@ def _error(request: Request, status: int, message: str) -> Response:
     if _is_protobuf(request):
         body = status_pb2.Status(code=code, message=message).SerializeToString()
         return Response(body, status_code=status, media_type=PROTOBUF, headers=headers)
-    error = "Try again" if status == 503 else "Invalid OTLP request"
+    error = {503: "Try again", 403: "Forbidden"}.get(status, "Invalid OTLP request")
     payload = {"code": code, "error": error, "message": message}
     return Response(orjson.dumps(payload), status_code=status, media_type=JSON, headers=headers)
 
@@ -69,7 +71,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
 @router.post(
     "/v1/traces",
     response_model=ExportResponse,
-    responses={**ERRORS, 413: ERRORS[400], 415: ERRORS[400]},
+    responses={
+        **ERRORS,
+        403: {"model": ErrorBody, "description": "The API key may not write to this project"},
+        413: ERRORS[400],
+        415: ERRORS[400],
+    },
     summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)",
 )
 async def export_traces(request: Request) -> Response:
@@ -78,17 +85,21 @@ async def export_traces(request: Request) -> Response:
     if ingestor is None:
         return _error(request, 503, "this tracehound is read-only; send spans to `tracehound serve`")
     try:
+        key = principal(request)
+        project = ingest_project(key, request.headers.get("x-project-id", "").strip() or None)
         body = await _read_body(request, c.settings.max_request_bytes)
-        project = request.headers.get("x-project-id", "").strip() or None
         normalized = await ingestor.normalize_http(
             body,
             request.headers.get("content-type"),
             request.headers.get("content-encoding"),
             project,
         )
+        check_ingest(key, (s.project_id for s in normalized.spans))
         if normalized.rejected and not normalized.spans:
             raise OtlpError(400, f"all {normalized.rejected} spans were rejected: {normalized.message}")
         result = await ingestor.submit(normalized)
     except OtlpError as exc:
         return _error(request, exc.status, exc.message)
+    except Forbidden as exc:
+        return _error(request, 403, str(exc))
     return _success(request, result)

@@ -412,5 +412,6 @@ class ToolUsage(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "A parameter is malformed or out of range"},
-    404: {"model": ErrorBody, "description": "Not found"},
+    401: {"model": ErrorBody, "description": "API keys are configured and the request sent no valid one"},
+    404: {"model": ErrorBody, "description": "Not found, or in a project outside the API key's"},
 }

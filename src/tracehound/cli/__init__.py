@@ -1,5 +1,5 @@
 """The `tracehound` command: `serve` and `demo`, the query commands (against a server with
-`--url`, or straight on the database file), `mcp` over stdio."""
+`--url`, or straight on the database file), `mcp` over stdio, `keys` for API keys."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import typer
 from tracehound.cli import (
     check_command,
     import_command,
+    keys_command,
     mcp_command,
     queries,
     retention_command,
@@ -21,6 +22,7 @@ mcp_command.register(app)
 import_command.register(app)
 check_command.register(app)
 retention_command.register(app)
+keys_command.register(app)
 
 
 def main() -> None:

@@ -53,12 +53,13 @@ def stats(
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
     project: str | None = options.Project,
+    api_key: str | None = options.ApiKey,
     json: bool = options.Json,
 ) -> None:
     """Runs, success rate, cost, durations and tokens of a period (default: the last day), beside
     the period before it; cost by model; top errors."""
     answer = get(
-        Source(url, data_dir, project),
+        Source(url, data_dir, project, api_key=api_key),
         "/stats",
         {**_window(period, start, end), "thread_ids": thread, "labels": label, "model_name": model},
     )
@@ -101,10 +102,13 @@ def bottlenecks(
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
     project: str | None = options.Project,
+    api_key: str | None = options.ApiKey,
     json: bool = options.Json,
 ) -> None:
     """Where one run's time and money went: critical path, slowest and costliest spans, outliers."""
-    answer = get(Source(url, data_dir, project), f"/runs/{run_id}/bottlenecks", {"limit": limit})
+    answer = get(
+        Source(url, data_dir, project, api_key=api_key), f"/runs/{run_id}/bottlenecks", {"limit": limit}
+    )
     if json:
         return render.json_out(answer)
     kinds = answer["time_by_kind"]
@@ -182,11 +186,12 @@ def timeseries(
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
     project: str | None = options.Project,
+    api_key: str | None = options.ApiKey,
     json: bool = options.Json,
 ) -> None:
     """A metric per time bucket, with its trend and anomalies."""
     answer = get(
-        Source(url, data_dir, project),
+        Source(url, data_dir, project, api_key=api_key),
         "/metrics/timeseries",
         {
             "metric": metric,
@@ -244,6 +249,7 @@ def summary(
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
     project: str | None = options.Project,
+    api_key: str | None = options.ApiKey,
     json: bool = options.Json,
 ) -> None:
     """Summarise the spans of threads, runs or labels on the server: totals, cost, latency, models,
@@ -251,7 +257,7 @@ def summary(
     if not (thread or run or label):
         raise typer.BadParameter("give at least one --thread, --run or --label")
     answer = get(
-        Source(url, data_dir, project),
+        Source(url, data_dir, project, api_key=api_key),
         "/spans/summary",
         {"thread_ids": thread, "run_ids": run, "labels": label},
     )

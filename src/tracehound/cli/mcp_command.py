@@ -15,6 +15,7 @@ def mcp(
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
     project: str | None = options.Project,
+    api_key: str | None = options.ApiKey,
     idle_timeout: float = options.IdleTimeout,
 ) -> None:
     """Serve the MCP tools and prompts over stdio."""
@@ -23,7 +24,7 @@ def mcp(
     from tracehound.mcp_server.server import run_stdio
 
     async def serve() -> None:
-        async with open_client(Source(url, data_dir, project, idle_timeout)) as client:
+        async with open_client(Source(url, data_dir, project, idle_timeout, api_key)) as client:
             await run_stdio(client)
 
     anyio.run(serve)

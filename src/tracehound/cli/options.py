@@ -15,6 +15,12 @@ Url = typer.Option(
     envvar="TRACEHOUND_URL",
     help="A running tracehound's API (http://127.0.0.1:9090); without it, read the database file",
 )
+ApiKey = typer.Option(
+    None,
+    "--api-key",
+    envvar="TRACEHOUND_API_KEY",
+    help="API key for a server that requires one (sent as Authorization: Bearer)",
+)
 Project = typer.Option(None, "--project", envvar="TRACEHOUND_PROJECT", help="Project id (default: default)")
 Json = typer.Option(False, "--json", help="Print the API's JSON instead of tables")
 Period = typer.Option(None, "--period", help="last_hour, last_day, last_week, last_month, ... or all")

@@ -53,11 +53,12 @@ def runs(
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
     project: str | None = options.Project,
+    api_key: str | None = options.ApiKey,
     json: bool = options.Json,
 ) -> None:
     """List runs, newest first, with their status, duration, cost and errors."""
     answer = get(
-        Source(url, data_dir, project),
+        Source(url, data_dir, project, api_key=api_key),
         "/runs",
         {
             "status": status,
@@ -85,10 +86,11 @@ def run(
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
     project: str | None = options.Project,
+    api_key: str | None = options.ApiKey,
     json: bool = options.Json,
 ) -> None:
     """One run: its figures, cost by model and span tree."""
-    src = Source(url, data_dir, project)
+    src = Source(url, data_dir, project, api_key=api_key)
     details = get(src, f"/runs/{run_id}/details")
     page = get(src, f"/runs/{run_id}", {"limit": spans})
     if json:
@@ -155,11 +157,12 @@ def spans(
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
     project: str | None = options.Project,
+    api_key: str | None = options.ApiKey,
     json: bool = options.Json,
 ) -> None:
     """List spans matching every filter."""
     answer = get(
-        Source(url, data_dir, project),
+        Source(url, data_dir, project, api_key=api_key),
         "/spans",
         {
             "run_ids": run,

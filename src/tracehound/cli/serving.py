@@ -71,6 +71,12 @@ def serve(
     ),
     stats_top_errors: int = _bound(_A.stats_top_errors, "stats_top_errors", "Entries of /stats top_errors"),
     demo: bool = typer.Option(False, "--demo", help="Load the demo dataset through OTLP once started"),
+    insecure: bool = typer.Option(
+        False,
+        "--insecure",
+        envvar="TRACEHOUND_INSECURE",
+        help="Allow a non-loopback --host while no API key exists (logs a warning)",
+    ),
 ) -> None:
     """Start the API and the OTLP receivers."""
     from tracehound.server import serve as run_server
@@ -102,21 +108,28 @@ def serve(
             timeseries_max_series=timeseries_max_series,
             stats_top_errors=stats_top_errors,
         ),
+        insecure=insecure,
     )
 
     async def load_demo() -> None:
+        from tracehound.demo import DemoExportError
         from tracehound.demo import load_demo as load
 
-        summary = await asyncio.to_thread(load, f"http://{host}:{otlp_grpc_port}")
-        logging.getLogger("tracehound").info(
-            "demo data loaded: %s — try: curl http://%s:%d/runs", summary, host, port
-        )
+        log = logging.getLogger("tracehound")
+        try:
+            summary = await asyncio.to_thread(load, f"http://{host}:{otlp_grpc_port}")
+        except DemoExportError as exc:
+            # The server keeps no key it could send; the operator has one.
+            log.error("%s (with API keys on, send it with `tracehound demo --api-key KEY`)", exc)
+            return
+        log.info("demo data loaded: %s — try: curl http://%s:%d/runs", summary, host, port)
 
+    from tracehound.server import InsecureBind
     from tracehound.storage.sqlite_store import StoreLocked
 
     try:
         asyncio.run(run_server(settings, on_ready=load_demo if demo else None))
-    except StoreLocked as exc:
+    except (StoreLocked, InsecureBind) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 
@@ -127,11 +140,12 @@ def demo_command(
     ),
     project: str | None = typer.Option(None, help="Send with this x-project-id"),
     seed: int = typer.Option(7, help="Random seed"),
+    api_key: str | None = options.ApiKey,
 ) -> None:
     """Send the demo dataset to a running tracehound over OTLP/gRPC."""
     from tracehound.demo import load_demo
 
-    summary = load_demo(endpoint, project=project, seed=seed)
+    summary = load_demo(endpoint, project=project, seed=seed, api_key=api_key)
     typer.echo(f"sent {summary}")
 
 

@@ -31,6 +31,8 @@ class Source:
     data_dir: Path
     project: str | None
     idle_timeout_s: float = 300.0
+    # Sent to a server (--url); the database file needs none: reading it is the access check.
+    api_key: str | None = None
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -41,7 +43,7 @@ def fail(message: str, code: int) -> typer.Exit:
 @asynccontextmanager
 async def open_client(source: Source) -> AsyncIterator[TraceClient]:
     if source.url:
-        client = TraceClient.remote(source.url, source.project)
+        client = TraceClient.remote(source.url, source.project, api_key=source.api_key)
         try:
             yield client
         finally:

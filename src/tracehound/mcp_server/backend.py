@@ -9,6 +9,7 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
+from tracehound.auth import CREDENTIAL_HEADERS
 from tracehound.client import Params, RequestFailed, TraceClient
 
 Ctx = Context[Any, Any]
@@ -38,6 +39,17 @@ class Backend:
 
     async def get(self, path: str, params: Params | None, ctx: Ctx | None, project: str | None) -> Any:
         try:
-            return await self.client.get(path, params, project=self.project(ctx, project))
+            return await self.client.get(
+                path, params, project=self.project(ctx, project), headers=_credentials(ctx)
+            )
         except RequestFailed as exc:
             raise ToolError(str(exc)) from None
+
+
+def _credentials(ctx: Ctx | None) -> dict[str, str]:
+    """The MCP request's own key, passed on to the API call its tool makes: over HTTP the tools
+    call the API in-process, and that call is checked like any other, as the same caller."""
+    headers = ctx.headers if ctx is not None else None
+    if not headers:
+        return {}
+    return {name: headers[name] for name in CREDENTIAL_HEADERS if headers.get(name)}

@@ -11,8 +11,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from tracehound.auth import Authenticator, Forbidden, check_ingest, ingest_project
 from tracehound.ingest import Ingestor
 from tracehound.otlp.decode import OtlpError
+from tracehound.otlp.grpc_auth import RequireKey, current_principal
 
 
 def _metadata(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | None:
@@ -31,11 +33,15 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         request: ExportTraceServiceRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> ExportTraceServiceResponse:
-        project = (_metadata(context, "x-project-id") or "").strip() or None
+        key = current_principal.get()
         try:
+            project = ingest_project(key, (_metadata(context, "x-project-id") or "").strip() or None)
             normalized = await self.ingestor.normalize_grpc(request, project)
+            check_ingest(key, (s.project_id for s in normalized.spans))
         except OtlpError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
+        except Forbidden as exc:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         if normalized.rejected and not normalized.spans:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -49,8 +55,11 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         return response
 
 
-def create_grpc_server(ingestor: Ingestor, host: str, port: int, max_message_bytes: int) -> grpc.aio.Server:
+def create_grpc_server(
+    ingestor: Ingestor, host: str, port: int, max_message_bytes: int, auth: Authenticator | None = None
+) -> grpc.aio.Server:
     server = grpc.aio.server(
+        interceptors=[RequireKey(auth)] if auth is not None else None,
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),

@@ -233,6 +233,26 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "ALTER TABLE runs ADD COLUMN spans_expired_us INTEGER",
     ],
+    # 4: API keys. Only a SHA-256 of each key is kept; `api_key_state.version` moves
+    # on every change of a key's validity, so a server notices a new or revoked key at once.
+    [
+        """CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT,
+            key_hash TEXT NOT NULL,
+            all_projects INTEGER NOT NULL DEFAULT 0,
+            created_at_us INTEGER NOT NULL,
+            last_used_at_us INTEGER,
+            revoked_at_us INTEGER
+        )""",
+        """CREATE TABLE api_key_projects (
+            key_id TEXT NOT NULL,
+            project_id TEXT NOT NULL,
+            PRIMARY KEY (key_id, project_id)
+        ) WITHOUT ROWID""",
+        "CREATE TABLE api_key_state (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+        "INSERT INTO api_key_state (id, version) VALUES (1, 0)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
