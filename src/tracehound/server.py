@@ -38,11 +38,7 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
     store = SqliteStore(settings.resolved_data_dir, idle_timeout_s=settings.idle_timeout_s)
-    ingestor = Ingestor(
-        store,
-        max_decompressed_bytes=settings.max_decompressed_bytes,
-        decode_processes=settings.decode_processes,
-    )
+    ingestor = Ingestor(store, settings)
     context = AppContext(store=store, ingestor=ingestor, settings=settings)
     level = settings.log_level.lower()
     api_app = create_app(context)
