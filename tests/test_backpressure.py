@@ -63,7 +63,7 @@ Probe = tuple[ExportTraceServiceRequest, httpx.Response]
 
 
 def test_refused_exports_are_retried_and_all_land(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    server = start_server(tmp_path / "bp", "--max-pending-spans", "20")
+    server = start_server(tmp_path / "bp", "--max-pending-spans", "20", "--retry-after", "1")
     project = f"bp-{uuid.uuid4().hex[:8]}"
     url = f"{server.otlp_http}/v1/traces"
     headers = {**PROTOBUF, "x-project-id": project}

@@ -31,7 +31,7 @@ class Settings:
     max_pending_spans: int = 50_000
     max_pending_bytes: int = 64 * 1024 * 1024
     # Seconds an exporter is told to wait before retrying an export refused by backpressure.
-    retry_after_s: int = 1
+    retry_after_s: int = 2
     # Largest `limit` a list endpoint accepts.
     max_page_size: int = 1000
     # Threads that run queries.

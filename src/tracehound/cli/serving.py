@@ -43,7 +43,7 @@ def serve(
         help="Request bytes waiting to be decoded before 503",
     ),
     retry_after: int = typer.Option(
-        1, min=1, envvar="TRACEHOUND_RETRY_AFTER", help="Seconds a refused exporter waits to retry"
+        2, min=1, envvar="TRACEHOUND_RETRY_AFTER", help="Seconds a refused exporter waits to retry"
     ),
     max_page_size: int = typer.Option(1000, envvar="TRACEHOUND_MAX_PAGE_SIZE"),
     worker_threads: int = typer.Option(8, min=1, envvar="TRACEHOUND_WORKER_THREADS", help="Query threads"),
