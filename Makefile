@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run demo test lint typecheck check bench bench-quick bench-analytics clean
+.PHONY: help install run demo test lint typecheck check bench bench-quick bench-analytics load load-quick clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,12 @@ bench-quick: $(STAMP)  ## The same benchmark on 50,000 spans
 
 bench-analytics: $(STAMP)  ## /stats, /metrics/timeseries and bottlenecks on 1,000,000 spans
 	$(BIN)/python bench/analytics.py
+
+load: $(STAMP)  ## Load test: 8 OTLP exporters for 150 s while API clients query (about 4 minutes)
+	$(BIN)/python bench/load.py
+
+load-quick: $(STAMP)  ## The same load test for 20 s
+	$(BIN)/python bench/load.py --quick
 
 clean:  ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
