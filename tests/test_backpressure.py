@@ -143,3 +143,30 @@ def test_refused_exports_are_retried_and_all_land(tmp_path: Path, caplog: pytest
             exporter.shutdown()
         pool.shutdown()
         server.stop()
+
+
+def test_an_exporter_that_gives_up_does_not_stop_ingest(tmp_path: Path) -> None:
+    """A gRPC deadline cancels the server's handler while its spans wait for the writer; they
+    are committed anyway, and the writer goes on with the next export."""
+    server = start_server(tmp_path / "giveup")
+    project = f"gu-{uuid.uuid4().hex[:8]}"
+    metadata = (("x-project-id", project),)
+    given_up, after = _request(PER_REQUEST), _request(PER_REQUEST)
+    try:
+        with grpc.insecure_channel(server.otlp_grpc.removeprefix("http://")) as channel:
+            stub = trace_service_pb2_grpc.TraceServiceStub(channel)  # type: ignore[no-untyped-call]
+            holder = sqlite3.connect(server.data_dir / "tracehound.db", isolation_level=None)
+            try:
+                holder.execute("BEGIN IMMEDIATE")
+                with pytest.raises(grpc.RpcError) as info:
+                    stub.Export(given_up, metadata=metadata, timeout=2)
+                assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            stub.Export(after, metadata=metadata, timeout=60)
+        with server.client(project) as c:
+            stored = {s["span_id"] for s in get_json(c, "/spans", {"limit": 1000})["data"]}
+        assert stored == _span_ids(given_up) | _span_ids(after)
+    finally:
+        server.stop()

@@ -86,6 +86,10 @@ class _Backlog:
             self.size -= n
 
 
+def _not_stored(exc: Exception) -> OtlpError:
+    return OtlpError(503, f"the spans could not be stored: {exc}; retry the export")
+
+
 def tune_gc() -> None:
     """Ingest allocates many short-lived containers that reference counting frees; with the
     default thresholds the cycle collector runs every 700 allocations and rescans everything
@@ -189,6 +193,10 @@ class Ingestor:
             # Released by the writer once the job is committed, even if the caller has gone.
             self._admit(self._spans, len(normalized.spans))
             future: Future[WriteResult] = Future()
+            # The job is committed even if its exporter gives up waiting (a deadline, a closed
+            # connection) and this await is cancelled: a running future cannot be cancelled, so
+            # the writer's set_result never meets a cancelled one.
+            future.set_running_or_notify_cancel()
             self._queue.put(_Job(normalized.spans, future))
             result = await asyncio.wrap_future(future)
         return IngestResult(
@@ -223,8 +231,16 @@ class Ingestor:
                     break
                 jobs.append(more)
                 size += len(more.spans)
-            self._commit(jobs)
-            self._spans.give(size)
+            try:
+                self._commit(jobs)
+            except Exception as exc:
+                # The writer must outlive any one failure, or ingest would stop for good.
+                log.exception("the writer failed on %d spans", size)
+                for j in jobs:
+                    if not j.future.done():
+                        j.future.set_exception(_not_stored(exc))
+            finally:
+                self._spans.give(size)
             if stop:
                 return
 
