@@ -6,7 +6,6 @@ exporters retry and every span they were refused lands, while nothing refused is
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import time
 import uuid
@@ -22,30 +21,13 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from tests.conftest import get_json, start_server
-from tests.spans import SpanFactory, span_hex
+from tests.spans import SpanFactory, raw_request, span_hex
 
 PER_REQUEST = 8
 PROTOBUF = {"content-type": "application/x-protobuf"}
-
-
-def _request(n: int) -> ExportTraceServiceRequest:
-    trace_id = uuid.uuid4().bytes
-    now = time.time_ns()
-    spans = [
-        Span(
-            trace_id=trace_id,
-            span_id=os.urandom(8),
-            name="probe",
-            start_time_unix_nano=now,
-            end_time_unix_nano=now,
-        )
-        for _ in range(n)
-    ]
-    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])])
 
 
 def _span_ids(request: ExportTraceServiceRequest) -> set[str]:
@@ -86,7 +68,7 @@ def test_refused_exports_are_retried_and_all_land(tmp_path: Path, caplog: pytest
         deadline = time.monotonic() + 60
         while not refused():
             assert time.monotonic() < deadline, "no export was refused"
-            probes.append(pool.submit(probe, _request(PER_REQUEST)))
+            probes.append(pool.submit(probe, raw_request(PER_REQUEST)))
             time.sleep(0.2)
         answer = refused()[0]
         assert answer.headers["retry-after"] == "1"
@@ -96,7 +78,7 @@ def test_refused_exports_are_retried_and_all_land(tmp_path: Path, caplog: pytest
         with grpc.insecure_channel(server.otlp_grpc.removeprefix("http://")) as channel:
             stub = trace_service_pb2_grpc.TraceServiceStub(channel)  # type: ignore[no-untyped-call]
             with pytest.raises(grpc.RpcError) as info:
-                stub.Export(_request(PER_REQUEST), metadata=(("x-project-id", project),), timeout=30)
+                stub.Export(raw_request(PER_REQUEST), metadata=(("x-project-id", project),), timeout=30)
         error = info.value
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         trailers = {m.key: m.value for m in error.trailing_metadata()}
@@ -151,15 +133,17 @@ def test_an_exporter_that_gives_up_does_not_stop_ingest(tmp_path: Path) -> None:
     server = start_server(tmp_path / "giveup")
     project = f"gu-{uuid.uuid4().hex[:8]}"
     metadata = (("x-project-id", project),)
-    given_up, after = _request(PER_REQUEST), _request(PER_REQUEST)
+    first, given_up, after = (raw_request(PER_REQUEST) for _ in range(3))
     try:
         with grpc.insecure_channel(server.otlp_grpc.removeprefix("http://")) as channel:
             stub = trace_service_pb2_grpc.TraceServiceStub(channel)  # type: ignore[no-untyped-call]
+            # The decoding process starts on the first export: start it before the clock runs.
+            stub.Export(first, metadata=metadata, timeout=60)
             holder = sqlite3.connect(server.data_dir / "tracehound.db", isolation_level=None)
             try:
                 holder.execute("BEGIN IMMEDIATE")
                 with pytest.raises(grpc.RpcError) as info:
-                    stub.Export(given_up, metadata=metadata, timeout=2)
+                    stub.Export(given_up, metadata=metadata, timeout=5)
                 assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             finally:
                 holder.execute("ROLLBACK")
@@ -167,6 +151,6 @@ def test_an_exporter_that_gives_up_does_not_stop_ingest(tmp_path: Path) -> None:
             stub.Export(after, metadata=metadata, timeout=60)
         with server.client(project) as c:
             stored = {s["span_id"] for s in get_json(c, "/spans", {"limit": 1000})["data"]}
-        assert stored == _span_ids(given_up) | _span_ids(after)
+        assert stored == _span_ids(first) | _span_ids(given_up) | _span_ids(after)
     finally:
         server.stop()

@@ -4,9 +4,6 @@ refused), and attribute values (cut, flagged, after the conventions have read th
 from __future__ import annotations
 
 import json
-import os
-import time
-import uuid
 from collections.abc import Iterator
 
 import grpc
@@ -14,11 +11,9 @@ import httpx
 import pytest
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from tests.conftest import Server, get_json, start_server
-from tests.spans import SpanFactory
+from tests.spans import SpanFactory, raw_request
 
 MAX_SPANS = 10
 MAX_VALUE = 1024
@@ -38,26 +33,10 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.stop()
 
 
-def _request(n: int) -> ExportTraceServiceRequest:
-    trace_id = uuid.uuid4().bytes
-    now = time.time_ns()
-    spans = [
-        Span(
-            trace_id=trace_id,
-            span_id=os.urandom(8),
-            name=f"s{i}",
-            start_time_unix_nano=now - 1_000_000,
-            end_time_unix_nano=now,
-        )
-        for i in range(n)
-    ]
-    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])])
-
-
 def test_too_many_spans_refuse_the_whole_export(limited: Server, project: str) -> None:
     headers = {**PROTOBUF, "x-project-id": project}
     for base in (limited.otlp_http, limited.api):
-        body = _request(MAX_SPANS + 1).SerializeToString()
+        body = raw_request(MAX_SPANS + 1).SerializeToString()
         r = httpx.post(f"{base}/v1/traces", content=body, headers=headers)
         assert r.status_code == 413
         message = status_pb2.Status.FromString(r.content).message
@@ -67,10 +46,10 @@ def test_too_many_spans_refuse_the_whole_export(limited: Server, project: str) -
         stub = trace_service_pb2_grpc.TraceServiceStub(channel)  # type: ignore[no-untyped-call]
         metadata = (("x-project-id", project),)
         with pytest.raises(grpc.RpcError) as info:
-            stub.Export(_request(MAX_SPANS + 1), metadata=metadata, timeout=30)
+            stub.Export(raw_request(MAX_SPANS + 1), metadata=metadata, timeout=30)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "more than the limit of 10" in (info.value.details() or "")
-        stub.Export(_request(MAX_SPANS), metadata=metadata, timeout=30)
+        stub.Export(raw_request(MAX_SPANS), metadata=metadata, timeout=30)
     with limited.client(project) as c:
         assert get_json(c, "/spans")["pagination"]["total"] == MAX_SPANS  # nothing of the refused ones
 
@@ -141,7 +120,7 @@ def test_long_values_are_cut_after_the_conventions_read_them(limited: Server, pr
 
 def test_grpc_size_limits(server: Server) -> None:
     """Over gRPC, grpc itself holds a message to --max-request-bytes, compressed or not."""
-    big = _request(1)
+    big = raw_request(1)
     big.resource_spans[0].scope_spans[0].spans[0].name = "x" * (17 * 1024 * 1024)
     options = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
     with grpc.insecure_channel(server.otlp_grpc.removeprefix("http://"), options=options) as channel:
