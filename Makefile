@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run demo test lint typecheck check bench bench-quick bench-analytics bench-summary clean
+.PHONY: help install run demo test lint typecheck check bench bench-quick bench-analytics bench-summary load load-quick fuzz clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,12 @@ bench-analytics: $(STAMP)  ## /stats, /metrics/timeseries and bottlenecks on 1,0
 
 bench-summary: $(STAMP)  ## GET /spans/summary on a 10,000-span thread, against the vLLora way
 	$(BIN)/python bench/summary.py
+
+load: $(STAMP)  ## Load test: 8 OTLP exporters for 150 s while API clients query (about 4 minutes)
+	$(BIN)/python bench/load.py
+
+load-quick: $(STAMP)  ## The same load test for 20 s
+	$(BIN)/python bench/load.py --quick
 
 clean:  ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

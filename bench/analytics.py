@@ -33,6 +33,7 @@ import baseline
 from dataset import Spec, build_bodies
 
 from tracehound.analytics.percentiles import percentiles
+from tracehound.otlp.limits import Limits
 from tracehound.otlp.normalizing import normalize_body
 from tracehound.storage import SqliteStore
 
@@ -60,7 +61,7 @@ def write_bodies(data_dir: Path, bodies: list[bytes]) -> None:
     batch: list[Any] = []
     try:
         for body in bodies:
-            batch += normalize_body(body, "application/x-protobuf", None, None, 1 << 30).spans
+            batch += normalize_body(body, "application/x-protobuf", None, None, Limits()).spans
             if len(batch) >= 20_000:
                 store.write(batch)
                 batch = []

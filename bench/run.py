@@ -15,14 +15,11 @@ See docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import http.client
 import json
 import os
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -30,12 +27,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import baseline
+import harness
 import httpx
 from dataset import Bodies, Spec, build_bodies
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -45,10 +42,6 @@ TARGET_SPEEDUP = 200.0
 TARGET_INGEST = 20_000.0
 TARGET_RSS_MB = 300.0
 LISTS = {"latest 50": "/runs?limit=50", "failed, latest 50": "/runs?status=failed&limit=50"}
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 @dataclass
@@ -74,40 +67,6 @@ class Results:
     mismatches: list[str] = field(default_factory=list)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _rss_mb(pid: int) -> float:
-    """VmRSS of a process and its descendants, in MB (0 once it has gone)."""
-    total_kb, pending = 0, [pid]
-    while pending:
-        p = pending.pop()
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-            for task in Path(f"/proc/{p}/task").iterdir():
-                pending += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total_kb / 1024
-
-
-class _RssSampler(threading.Thread):
-    def __init__(self, pid: int, every_s: float = 0.2) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.every_s, self.max_mb = pid, every_s, 0.0
-        self.stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop_event.is_set():
-            self.max_mb = max(self.max_mb, _rss_mb(self.pid))
-            self.stop_event.wait(self.every_s)
-
-
 def _create_key(data_dir: Path) -> dict[str, str]:
     """An all-projects API key on the data directory (so the server checks every request), as
     the headers that send it."""
@@ -118,72 +77,6 @@ def _create_key(data_dir: Path) -> dict[str, str]:
         check=True,
     )
     return {"authorization": f"Bearer {done.stdout.splitlines()[-1]}"}
-
-
-@contextlib.contextmanager
-def _server(
-    data_dir: Path, deadline: float, headers: dict[str, str]
-) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
-    """Run `tracehound serve` on free loopback ports; yield (process, api url, otlp url)."""
-    api, grpc_port, otlp = _free_port(), _free_port(), _free_port()
-    log = (data_dir / "server.log").open("wb")
-    cmd = [
-        sys.executable,
-        "-m",
-        "tracehound",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(api),
-        "--otlp-grpc-port",
-        str(grpc_port),
-        "--otlp-http-port",
-        str(otlp),
-        "--data-dir",
-        str(data_dir / "db"),
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    api_url, otlp_url = f"http://127.0.0.1:{api}", f"http://127.0.0.1:{otlp}"
-    try:
-        until = min(deadline, time.monotonic() + 60)
-        _wait_ready(proc, api_url, otlp, until, data_dir / "server.log", headers)
-        yield proc, api_url, otlp_url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def _wait_ready(
-    proc: subprocess.Popen[bytes],
-    api_url: str,
-    otlp_port: int,
-    until: float,
-    log: Path,
-    headers: dict[str, str],
-) -> None:
-    while time.monotonic() < until:
-        if proc.poll() is not None:
-            raise BenchError(f"tracehound serve exited with {proc.returncode}:\n{_tail(log)}")
-        try:
-            if httpx.get(f"{api_url}/runs?limit=1", headers=headers, timeout=1).status_code == 200:
-                with socket.create_connection(("127.0.0.1", otlp_port), timeout=1):
-                    return
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.1)
-    raise BenchError(f"tracehound serve did not become ready:\n{_tail(log)}")
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
 def _send_all(
@@ -230,7 +123,7 @@ def _send_all(
     for t in threads:
         t.join()
     if errors:
-        raise BenchError(errors[0])
+        raise harness.BenchError(errors[0])
 
 
 def _retry_after(value: str | None) -> float:
@@ -248,7 +141,7 @@ def _wait_queryable(client: httpx.Client, expected_runs: int, deadline: float) -
         if total >= expected_runs:
             return total
         time.sleep(0.05)
-    raise BenchError(f"GET /runs still counted {total} runs of {expected_runs} when the wait ran out")
+    raise harness.BenchError(f"GET /runs still counted {total} runs of {expected_runs} when the wait ran out")
 
 
 def _time_lists(
@@ -266,7 +159,7 @@ def _time_lists(
         response = conn.getresponse()
         body = response.read()
         if response.status != 200:
-            raise BenchError(f"GET {path}: HTTP {response.status}: {body[:300]!r}")
+            raise harness.BenchError(f"GET {path}: HTTP {response.status}: {body[:300]!r}")
         return body
 
     try:
@@ -404,11 +297,12 @@ def main(argv: list[str] | None = None) -> int:
         res.body_mb = sum(len(b) for b in bodies.bodies) / 1e6
         auth = _create_key(work / "db") if args.api_key else {}
         with (
-            _server(work, deadline, auth) as (proc, api_url, otlp_url),
-            httpx.Client(base_url=api_url, timeout=60, headers=auth) as client,
+            harness.server(work, deadline, headers=auth) as running,
+            httpx.Client(base_url=running.api, timeout=60, headers=auth) as client,
         ):
-            res.rss_idle_mb = _rss_mb(proc.pid)
-            sampler = _RssSampler(proc.pid)
+            api_url, otlp_url = running.api, running.otlp_http
+            res.rss_idle_mb = harness.rss_mb(running.process.pid)
+            sampler = harness.RssSampler(running.process.pid)
             sampler.start()
             print(f"sending {res.bodies} bodies from {args.senders} threads ...", flush=True)
             t0 = time.perf_counter()
@@ -429,13 +323,13 @@ def main(argv: list[str] | None = None) -> int:
         res.baseline_load_s = baseline.load(conn, spec).seconds
         for name, failed in (("latest 50", False), ("failed, latest 50", True)):
             if time.monotonic() > deadline:
-                raise BenchError("time budget exhausted before the baseline queries")
+                raise harness.BenchError("time budget exhausted before the baseline queries")
             res.baseline_ms[name], _ = baseline.median_ms(
                 functools.partial(baseline.list_runs, conn, failed=failed), args.baseline_repeats
             )
         _compare(pages, conn, res)
         conn.close()
-    except BenchError as exc:
+    except harness.BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
     finally:

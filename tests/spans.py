@@ -3,13 +3,17 @@ the headers the vLLora SDK sends."""
 
 from __future__ import annotations
 
+import os
 import random
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -139,3 +143,21 @@ class SpanFactory:
 def _children_first(spans: list[ReadableSpan]) -> list[ReadableSpan]:
     """As a batch exporter sends them: spans end after their children."""
     return sorted(spans, key=lambda s: (s.end_time or 0, -(s.start_time or 0)))
+
+
+def raw_request(n: int, name: str = "s") -> ExportTraceServiceRequest:
+    """An OTLP request of `n` bare spans in one new trace, for tests of the receiver itself."""
+    trace_id = uuid.uuid4().bytes
+    now = time.time_ns()
+    spans = [
+        trace_pb2.Span(
+            trace_id=trace_id,
+            span_id=os.urandom(8),
+            name=name,
+            start_time_unix_nano=now - 1_000_000,
+            end_time_unix_nano=now,
+        )
+        for _ in range(n)
+    ]
+    scope = trace_pb2.ScopeSpans(spans=spans)
+    return ExportTraceServiceRequest(resource_spans=[trace_pb2.ResourceSpans(scope_spans=[scope])])

@@ -78,11 +78,13 @@ def test_malformed_otlp_http(
 
 def test_oversized_and_bomb_bodies(server: Server) -> None:
     big = os.urandom(17 * 1024 * 1024)
-    r = _post(server, big, PROTOBUF)
-    assert r.status_code == 413 and "exceeds the limit" in _error_message(r)
     bomb = gzip.compress(b"\0" * (65 * 1024 * 1024))
-    r = _post(server, bomb, {**PROTOBUF, "content-encoding": "gzip"})
-    assert r.status_code == 413 and "decompressed body" in _error_message(r)
+    for base in (server.otlp_http, server.api):  # the API port takes OTLP/HTTP too
+        r = httpx.post(f"{base}/v1/traces", content=big, headers=PROTOBUF, timeout=60)
+        assert r.status_code == 413 and "exceeds the limit" in _error_message(r)
+        gzipped = {**PROTOBUF, "content-encoding": "gzip"}
+        r = httpx.post(f"{base}/v1/traces", content=bomb, headers=gzipped, timeout=60)
+        assert r.status_code == 413 and "decompressed body" in _error_message(r)
 
 
 @pytest.mark.parametrize(

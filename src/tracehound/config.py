@@ -43,6 +43,16 @@ class Settings:
     max_request_bytes: int = 16 * 1024 * 1024
     # Largest body after decompression; a gzip bomb stops here with 413.
     max_decompressed_bytes: int = 64 * 1024 * 1024
+    # Most spans one OTLP request may carry; more gets 413 / INVALID_ARGUMENT, the whole request.
+    max_spans_per_request: int = 50_000
+    # Longest attribute value kept, in UTF-8 bytes; longer ones are cut and the span says so.
+    max_attribute_value_bytes: int = 256 * 1024
+    # Backpressure: decoded spans waiting for the writer, and request bodies waiting to be
+    # decoded. Past either, exports get 503 + Retry-After / RESOURCE_EXHAUSTED + RetryInfo.
+    max_pending_spans: int = 50_000
+    max_pending_bytes: int = 64 * 1024 * 1024
+    # Seconds an exporter is told to wait before retrying an export refused by backpressure.
+    retry_after_s: int = 2
     # Largest `limit` a list endpoint accepts.
     max_page_size: int = 1000
     # Threads that run queries.

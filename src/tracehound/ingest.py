@@ -3,6 +3,11 @@
 Decoding and normalising run in decoding processes (or one thread); all writes go through one
 writer thread fed by a queue, which commits several waiting requests in one transaction (group
 commit) and answers each only after that commit.
+
+Both stages are bounded (backpressure): request bodies waiting to be decoded, in bytes, and
+decoded spans waiting for the writer. An export that would pass either bound is refused with
+`Overloaded` (HTTP 503 + Retry-After, gRPC RESOURCE_EXHAUSTED + RetryInfo), which OTLP exporters
+retry, so memory stays bounded and nothing is dropped without the exporter being told.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import multiprocessing
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,9 +26,11 @@ from typing import Any, TypeVar
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tracehound.config import Settings
 from tracehound.model import Span
 from tracehound.otlp import normalizing
 from tracehound.otlp.decode import OtlpError
+from tracehound.otlp.limits import Limits
 from tracehound.otlp.normalizing import Normalized
 from tracehound.storage import TraceStore, WriteResult
 
@@ -33,6 +41,12 @@ log = logging.getLogger(__name__)
 # Group commit: take waiting requests until this many spans are in one transaction.
 MAX_SPANS_PER_COMMIT = 20_000
 GC_THRESHOLD = 100_000
+# Refused exports are logged at most this often, with a count.
+REFUSAL_LOG_EVERY_S = 10.0
+
+
+class Overloaded(OtlpError):
+    """Ingest is behind: the export is refused whole, to be retried after `retry_after_s`."""
 
 
 @dataclass(slots=True)
@@ -49,6 +63,33 @@ class _Job:
     future: Future[WriteResult]
 
 
+class _Backlog:
+    """What waits in one stage of the pipeline, against a bound. One request is always let in
+    when the stage is empty, so a request larger than the bound is slow, never refused forever."""
+
+    def __init__(self, bound: int, what: str, setting: str) -> None:
+        self.bound = bound
+        self.what = what
+        self.setting = setting
+        self.size = 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self._lock:
+            if self.size and self.size + n > self.bound:
+                return False
+            self.size += n
+            return True
+
+    def give(self, n: int) -> None:
+        with self._lock:
+            self.size -= n
+
+
+def _not_stored(exc: Exception) -> OtlpError:
+    return OtlpError(503, f"the spans could not be stored: {exc}; retry the export")
+
+
 def tune_gc() -> None:
     """Ingest allocates many short-lived containers that reference counting frees; with the
     default thresholds the cycle collector runs every 700 allocations and rescans everything
@@ -60,14 +101,23 @@ def tune_gc() -> None:
 
 
 class Ingestor:
-    def __init__(self, store: TraceStore, *, max_decompressed_bytes: int, decode_processes: int = 0) -> None:
+    def __init__(self, store: TraceStore, settings: Settings) -> None:
         self.store = store
-        self.max_decompressed_bytes = max_decompressed_bytes
+        self.limits = Limits.of(settings)
+        self.retry_after_s = settings.retry_after_s
+        self._bodies = _Backlog(
+            settings.max_pending_bytes, "bytes of requests are waiting to be decoded", "max-pending-bytes"
+        )
+        self._spans = _Backlog(
+            settings.max_pending_spans, "spans are waiting to be written", "max-pending-spans"
+        )
+        self.refused = 0  # exports refused by backpressure, since start
+        self._refusal_logged_at = -REFUSAL_LOG_EVERY_S
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         # Decoding is pure Python. In decoding processes it runs beside the writer on another
         # core; with none, one thread does it (more threads would only contend for the GIL),
         # overlapping the writer's SQLite work, which releases the GIL.
-        self._processes = decode_processes
+        self._processes = settings.decode_processes
         self._decoder: Executor = self._new_decoder()
         self._thread = threading.Thread(target=self._run, name="tracehound-writer", daemon=True)
         self._thread.start()
@@ -86,33 +136,43 @@ class Ingestor:
     async def normalize_http(
         self, body: bytes, content_type: str | None, content_encoding: str | None, project: str | None
     ) -> Normalized:
-        """Bytes to normalised spans; raises OtlpError for a request that cannot be read."""
-        if self._processes == 0:
-            return await self._in_decoder(
-                normalizing.normalize_body,
-                body,
-                content_type,
-                content_encoding,
-                project,
-                self.max_decompressed_bytes,
-            )
-        packed = await self._in_decoder(
-            normalizing.normalize_body_packed,
-            body,
-            content_type,
-            content_encoding,
-            project,
-            self.max_decompressed_bytes,
-        )
-        return normalizing.unpack(packed)
+        """Bytes to normalised spans; raises OtlpError for a request that cannot be read, and
+        Overloaded when too many bytes already wait to be decoded."""
+        fn = normalizing.normalize_body if self._processes == 0 else normalizing.normalize_body_packed
+        return await self._decode(len(body), fn, body, content_type, content_encoding, project)
 
     async def normalize_grpc(self, request: ExportTraceServiceRequest, project: str | None) -> Normalized:
         if self._processes == 0:
-            return await self._in_decoder(normalizing.normalize_request, request, project)
-        packed = await self._in_decoder(
-            normalizing.normalize_request_packed, request.SerializeToString(), project
+            return await self._decode(request.ByteSize(), normalizing.normalize_request, request, project)
+        data = request.SerializeToString()
+        return await self._decode(len(data), normalizing.normalize_request_packed, data, project)
+
+    async def _decode(self, size: int, fn: Callable[..., Any], *args: Any) -> Normalized:
+        self._admit(self._bodies, size)
+        try:
+            result = await self._in_decoder(fn, *args, self.limits)
+        finally:
+            self._bodies.give(size)
+        return result if isinstance(result, Normalized) else normalizing.unpack(result)
+
+    def _admit(self, backlog: _Backlog, n: int) -> None:
+        if backlog.take(n):
+            return
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._refusal_logged_at >= REFUSAL_LOG_EVERY_S:
+            log.warning(
+                "ingest is behind: %d exports refused with 503 / RESOURCE_EXHAUSTED so far (%s)",
+                self.refused,
+                backlog.setting,
+            )
+            self._refusal_logged_at = now
+        raise Overloaded(
+            503,
+            f"ingest is behind: {backlog.size:,} {backlog.what} (--{backlog.setting} "
+            f"{backlog.bound}); retry after {self.retry_after_s} s",
+            self.retry_after_s,
         )
-        return normalizing.unpack(packed)
 
     async def _in_decoder(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -126,10 +186,17 @@ class Ingestor:
             raise OtlpError(503, "the decoder restarted; retry the export") from None
 
     async def submit(self, normalized: Normalized) -> IngestResult:
-        """Commit spans; return once they are durable in the store."""
+        """Commit spans; return once they are durable in the store. Raises Overloaded when too
+        many spans already wait for the writer."""
         result = WriteResult(inserted=0, duplicates=0)
         if normalized.spans:
+            # Released by the writer once the job is committed, even if the caller has gone.
+            self._admit(self._spans, len(normalized.spans))
             future: Future[WriteResult] = Future()
+            # The job is committed even if its exporter gives up waiting (a deadline, a closed
+            # connection) and this await is cancelled: a running future cannot be cancelled, so
+            # the writer's set_result never meets a cancelled one.
+            future.set_running_or_notify_cancel()
             self._queue.put(_Job(normalized.spans, future))
             result = await asyncio.wrap_future(future)
         return IngestResult(
@@ -164,7 +231,16 @@ class Ingestor:
                     break
                 jobs.append(more)
                 size += len(more.spans)
-            self._commit(jobs)
+            try:
+                self._commit(jobs)
+            except Exception as exc:
+                # The writer must outlive any one failure, or ingest would stop for good.
+                log.exception("the writer failed on %d spans", size)
+                for j in jobs:
+                    if not j.future.done():
+                        j.future.set_exception(_not_stored(exc))
+            finally:
+                self._spans.give(size)
             if stop:
                 return
 
@@ -199,4 +275,8 @@ class Ingestor:
             job.future.set_result(self.store.write(job.spans))
         except Exception as exc:
             log.exception("failed to store %d spans", len(job.spans))
-            job.future.set_exception(exc)
+            # Not acknowledged, so not lost: the exporter retries after the 503 / UNAVAILABLE
+            # (the file locked by another process past the busy timeout, a full disk).
+            job.future.set_exception(
+                OtlpError(503, f"the spans could not be stored: {exc}; retry the export")
+            )

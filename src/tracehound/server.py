@@ -72,11 +72,7 @@ async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, N
     except BaseException:
         store.close()
         raise
-    ingestor = Ingestor(
-        store,
-        max_decompressed_bytes=settings.max_decompressed_bytes,
-        decode_processes=settings.decode_processes,
-    )
+    ingestor = Ingestor(store, settings)
     context = AppContext(store=store, ingestor=ingestor, settings=settings, auth=auth)
     sweeper = Sweeper(store, settings.retention_days, settings.retention_interval_s)
     level = settings.log_level.lower()

@@ -29,10 +29,10 @@ def _is_protobuf(request: Request) -> bool:
     return request.headers.get("content-type", "").split(";")[0].strip().lower() == PROTOBUF
 
 
-def _error(request: Request, status: int, message: str) -> Response:
+def _error(request: Request, status: int, message: str, retry_after_s: int = 1) -> Response:
     code = _GRPC_CODE.get(status, 2)
     # OTLP exporters retry a 503, after Retry-After when given.
-    headers = {"retry-after": "1"} if status == 503 else None
+    headers = {"retry-after": str(retry_after_s)} if status == 503 else None
     if _is_protobuf(request):
         body = status_pb2.Status(code=code, message=message).SerializeToString()
         return Response(body, status_code=status, media_type=PROTOBUF, headers=headers)
@@ -99,7 +99,7 @@ async def export_traces(request: Request) -> Response:
             raise OtlpError(400, f"all {normalized.rejected} spans were rejected: {normalized.message}")
         result = await ingestor.submit(normalized)
     except OtlpError as exc:
-        return _error(request, exc.status, exc.message)
+        return _error(request, exc.status, exc.message, exc.retry_after_s)
     except Forbidden as exc:
         return _error(request, 403, str(exc))
     return _success(request, result)

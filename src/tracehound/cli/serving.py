@@ -30,6 +30,27 @@ def serve(
     ),
     max_request_bytes: int = typer.Option(16 * 1024 * 1024, envvar="TRACEHOUND_MAX_REQUEST_BYTES"),
     max_decompressed_bytes: int = typer.Option(64 * 1024 * 1024, envvar="TRACEHOUND_MAX_DECOMPRESSED_BYTES"),
+    max_spans_per_request: int = typer.Option(
+        50_000, min=1, envvar="TRACEHOUND_MAX_SPANS_PER_REQUEST", help="More in one export gets 413"
+    ),
+    max_attribute_value_bytes: int = typer.Option(
+        256 * 1024,
+        min=1,
+        envvar="TRACEHOUND_MAX_ATTRIBUTE_VALUE_BYTES",
+        help="Longer attribute values are cut, and the span says so",
+    ),
+    max_pending_spans: int = typer.Option(
+        50_000, min=1, envvar="TRACEHOUND_MAX_PENDING_SPANS", help="Spans waiting for the writer before 503"
+    ),
+    max_pending_bytes: int = typer.Option(
+        64 * 1024 * 1024,
+        min=1,
+        envvar="TRACEHOUND_MAX_PENDING_BYTES",
+        help="Request bytes waiting to be decoded before 503",
+    ),
+    retry_after: int = typer.Option(
+        2, min=1, envvar="TRACEHOUND_RETRY_AFTER", help="Seconds a refused exporter waits to retry"
+    ),
     max_page_size: int = typer.Option(1000, envvar="TRACEHOUND_MAX_PAGE_SIZE"),
     worker_threads: int = typer.Option(8, min=1, envvar="TRACEHOUND_WORKER_THREADS", help="Query threads"),
     retention_days: int = typer.Option(
@@ -92,6 +113,11 @@ def serve(
         log_level=log_level,
         max_request_bytes=max_request_bytes,
         max_decompressed_bytes=max_decompressed_bytes,
+        max_spans_per_request=max_spans_per_request,
+        max_attribute_value_bytes=max_attribute_value_bytes,
+        max_pending_spans=max_pending_spans,
+        max_pending_bytes=max_pending_bytes,
+        retry_after_s=retry_after,
         max_page_size=max_page_size,
         worker_threads=worker_threads,
         decode_processes=decode_processes,

@@ -25,14 +25,17 @@ JSON = "application/json"
 
 
 class OtlpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    """A request refused whole. A 503 is transient: the exporter retries after `retry_after_s`."""
+
+    def __init__(self, status: int, message: str, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after_s = retry_after_s
 
-    def __reduce__(self) -> tuple[type[OtlpError], tuple[int, str]]:
+    def __reduce__(self) -> tuple[type[OtlpError], tuple[int, str, int]]:
         # Raised in a decoding process, it is pickled back to the server.
-        return (OtlpError, (self.status, self.message))
+        return (type(self), (self.status, self.message, self.retry_after_s))
 
 
 @dataclass(slots=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -12,9 +15,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from tracehound.auth import Authenticator, Forbidden, check_ingest, ingest_project
-from tracehound.ingest import Ingestor
+from tracehound.ingest import Ingestor, Overloaded
 from tracehound.otlp.decode import OtlpError
 from tracehound.otlp.grpc_auth import RequireKey, current_principal
+
+Metadata = tuple[tuple[str, str | bytes], ...]
 
 
 def _metadata(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | None:
@@ -22,6 +27,26 @@ def _metadata(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | No
         if k == key:
             return v if isinstance(v, str) else v.decode("utf-8", "replace")
     return None
+
+
+def _status(exc: OtlpError) -> tuple[grpc.StatusCode, Metadata]:
+    """The gRPC status for a refused export, as the OTLP spec asks: a refusal by backpressure is
+    RESOURCE_EXHAUSTED with RetryInfo (without it, exporters that follow the spec give up), a
+    transient failure UNAVAILABLE, and a request that can never succeed INVALID_ARGUMENT."""
+    if not isinstance(exc, Overloaded):
+        code = grpc.StatusCode.UNAVAILABLE if exc.status == 503 else grpc.StatusCode.INVALID_ARGUMENT
+        return code, ()
+    retry = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=exc.retry_after_s))
+    detail = AnyMessage()
+    detail.Pack(retry)
+    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=exc.message, details=[detail])
+    # The OTel Python exporter reads the first key; the Go and Java ones, and the Collector,
+    # read the RetryInfo inside the second.
+    metadata: Metadata = (
+        ("google.rpc.retryinfo-bin", retry.SerializeToString()),
+        ("grpc-status-details-bin", status.SerializeToString()),
+    )
+    return grpc.StatusCode.RESOURCE_EXHAUSTED, metadata
 
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -38,16 +63,14 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             project = ingest_project(key, (_metadata(context, "x-project-id") or "").strip() or None)
             normalized = await self.ingestor.normalize_grpc(request, project)
             check_ingest(key, (s.project_id for s in normalized.spans))
+            if normalized.rejected and not normalized.spans:
+                raise OtlpError(400, f"all {normalized.rejected} spans were rejected: {normalized.message}")
+            result = await self.ingestor.submit(normalized)
         except OtlpError as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, exc.message)
+            code, metadata = _status(exc)
+            await context.abort(code, exc.message, metadata)
         except Forbidden as exc:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
-        if normalized.rejected and not normalized.spans:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"all {normalized.rejected} spans were rejected: {normalized.message}",
-            )
-        result = await self.ingestor.submit(normalized)
         response = ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.rejected_spans = result.rejected

@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from tracehound.conventions import normalize
 from tracehound.model import Span, events_to_json, to_json
 from tracehound.otlp.decode import decompress, parse_request, raw_spans
+from tracehound.otlp.limits import Limits, check_span_count, truncate_span
 
 _FIELDS = tuple(f.name for f in fields(Span))
 
@@ -27,19 +28,28 @@ class Normalized:
     message: str
 
 
-def normalize_request(request: ExportTraceServiceRequest, project: str | None) -> Normalized:
+def normalize_request(request: ExportTraceServiceRequest, project: str | None, limits: Limits) -> Normalized:
+    """Raises OtlpError for a request over the limits."""
+    check_span_count(request, limits.max_spans_per_request)
     decoded = raw_spans(request, project)
     received_us = int(time.time() * 1_000_000)
-    spans = [normalize(raw, received_us) for raw in decoded.spans]
+    max_value = limits.max_attribute_value_bytes
+    spans = []
+    for raw in decoded.spans:
+        span = normalize(raw, received_us)
+        truncate_span(span, max_value)  # after the mappers: typed fields come from whole values
+        spans.append(span)
     return Normalized(spans, decoded.rejected, decoded.message)
 
 
 def normalize_body(
-    body: bytes, content_type: str | None, content_encoding: str | None, project: str | None, max_bytes: int
+    body: bytes, content_type: str | None, content_encoding: str | None, project: str | None, limits: Limits
 ) -> Normalized:
     """Raises OtlpError for a request that cannot be read."""
     return normalize_request(
-        parse_request(decompress(body, content_encoding, max_bytes), content_type), project
+        parse_request(decompress(body, content_encoding, limits.max_decompressed_bytes), content_type),
+        project,
+        limits,
     )
 
 
@@ -69,14 +79,14 @@ def unpack(packed: tuple[list[tuple[Any, ...]], int, str]) -> Normalized:
 
 
 def normalize_body_packed(
-    body: bytes, content_type: str | None, content_encoding: str | None, project: str | None, max_bytes: int
+    body: bytes, content_type: str | None, content_encoding: str | None, project: str | None, limits: Limits
 ) -> tuple[list[tuple[Any, ...]], int, str]:
-    return pack(normalize_body(body, content_type, content_encoding, project, max_bytes))
+    return pack(normalize_body(body, content_type, content_encoding, project, limits))
 
 
 def normalize_request_packed(
-    request_bytes: bytes, project: str | None
+    request_bytes: bytes, project: str | None, limits: Limits
 ) -> tuple[list[tuple[Any, ...]], int, str]:
     request = ExportTraceServiceRequest()
     request.ParseFromString(request_bytes)
-    return pack(normalize_request(request, project))
+    return pack(normalize_request(request, project, limits))
