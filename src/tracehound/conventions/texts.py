@@ -1,8 +1,7 @@
 """Where each convention keeps the text a span produced: a model's answer, a tool's result.
 
-Nothing here runs at ingest: the text is not a typed column. The span summary's semantic scan
-reads it at query time, for LLM calls, tool spans and vLLora's `api_invoke` only
-(docs/analytics.md says what is scanned)."""
+The semantic scan (`tracehound.conventions.semantic`) reads these texts at ingest, for LLM calls,
+tool spans and vLLora's `api_invoke` only (docs/analytics.md says what is scanned)."""
 
 from __future__ import annotations
 

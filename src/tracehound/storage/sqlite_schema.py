@@ -163,6 +163,25 @@ MIGRATIONS: list[list[str]] = [
             UPDATE projects SET thread_count = thread_count + 1 WHERE id = NEW.project_id;
         END""",
     ],
+    # Semantic findings made at ingest, so a span summary reads no attribute JSON. texts_scanned
+    # stays NULL on spans stored before this migration: the summary scans those at query time.
+    [
+        "ALTER TABLE spans ADD COLUMN texts_scanned INTEGER",
+        """CREATE TABLE span_findings (
+            project_id TEXT NOT NULL,
+            trace_key INTEGER NOT NULL,
+            span_key INTEGER NOT NULL,
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            tool_name TEXT,
+            pattern TEXT NOT NULL,
+            severity INTEGER NOT NULL,
+            snippet TEXT NOT NULL
+        )""",
+        "CREATE INDEX span_findings_span ON span_findings(span_key)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,9 +28,15 @@ _INSERT_SPAN = """
         status_code, status_message, is_error, error_message, model, request_model, provider,
         input_tokens, output_tokens, cached_tokens, cost, cost_source, has_usage, usage_counted,
         label, tool_name, title, ttft_us, convention, attributes, events, resource_id,
-        scope_name, received_us)
+        scope_name, received_us, texts_scanned)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-        ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_INSERT_FINDING = """
+    INSERT INTO span_findings (project_id, trace_key, span_key, trace_id, span_id, source, idx,
+        tool_name, pattern, severity, snippet)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 # What the ancestor rule needs to know of a trace's stored spans.
@@ -63,6 +69,7 @@ class _Batch:
         self.labels: Counter[tuple[str, str]] = Counter()
         self.project_spans: Counter[str] = Counter()
         self.resources: dict[int, str] = {}
+        self.findings: list[tuple[object, ...]] = []  # rows of span_findings, for new spans only
         self._resource_ids: dict[int, int] = {}
         self._thread_keys: dict[str, int] = {}
         self._resource_text_ids: dict[str, int] = {}
@@ -128,6 +135,7 @@ def write_spans(conn: sqlite3.Connection, spans: list[Span]) -> WriteResult:
         for (project, trace_id), group in traces.items():
             _trace(conn, project, trace_id, group, batch, rows)
         conn.executemany(_INSERT_SPAN, rows)
+        conn.executemany(_INSERT_FINDING, batch.findings)
         conn.executemany(
             "INSERT OR IGNORE INTO resources (id, attributes) VALUES (?, ?)", list(batch.resources.items())
         )
@@ -182,6 +190,9 @@ def _trace(
         counted = span.has_usage and not covered.get(span.span_id, False)
         thread_key = None if span.thread_id is None else batch.thread_key(span.thread_id)
         rows.append(_row(span, key, counted, batch.resource_id(span), thread_key))
+        batch.findings.extend(
+            (project, key, hex_key(span.span_id), trace_id, span.span_id, *f) for f in span.findings
+        )
         _fold(span, counted, batch)
 
 
@@ -264,6 +275,7 @@ def _row(
         resource_id,
         span.scope_name or None,
         span.received_us,
+        span.texts_scanned,
     )
 
 
