@@ -12,6 +12,7 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -79,8 +80,8 @@ def _tool_names(s: SpanFacts) -> list[str]:
 def _found(store: TraceStore, project_id: str, data: SummaryData) -> tuple[list[_Found], int]:
     """The findings of the selected spans and how many texts were scanned: made at ingest, or for
     spans stored before that, by scanning their stored attributes now."""
-    found = [_Found(s, f) for s in data.spans for f in data.findings.get(s.ref, ())]
-    texts = sum(s.texts_scanned or 0 for s in data.spans)
+    found = [_Found(s, f) for s, f in data.findings]
+    texts = sum(filter(None, map(attrgetter("texts_scanned"), data.spans)))
     older = [s for s in data.spans if s.texts_scanned is None]
     if older:
         old_found, old_texts = _scan_stored(store, project_id, older)
@@ -172,7 +173,7 @@ def spans_summary(
     input_tokens = sum(s.input_tokens or 0 for s in counted)
     cached_tokens = sum(s.cached_tokens or 0 for s in counted)
 
-    operations = Counter(s.operation_name for s in spans)
+    operations = Counter(map(attrgetter("operation_name"), spans))
     tools: dict[str, list[int]] = {}
     for s in spans:
         if s.kind == KIND_TOOL:
@@ -198,9 +199,9 @@ def spans_summary(
     return {
         "filters": {"thread_ids": list(thread_ids), "run_ids": list(run_ids), "labels": list(labels)},
         "total_spans": len(spans),
-        "run_count": len({s.run_id for s in spans}),
+        "run_count": len(set(map(attrgetter("run_id"), spans))),
         "start_time_us": spans[0].start_us if spans else None,
-        "finish_time_us": max(s.finish_us for s in spans) if spans else None,
+        "finish_time_us": max(map(attrgetter("finish_us"), spans)) if spans else None,
         "total_duration_ms": _busy_us(spans) / 1000,
         "by_operation": dict(sorted(operations.items(), key=lambda kv: (-kv[1], kv[0]))[:breakdown_limit]),
         "by_status": {"success": len(spans) - len(errors), "error": len(errors)},
