@@ -58,7 +58,9 @@ def _busy_us(spans: Sequence[SpanFacts]) -> int:
     total = 0
     run_s = run_e = None
     for s in spans:
-        start, finish = s.start_us, max(s.finish_us, s.start_us)
+        start, finish = s.start_us, s.finish_us
+        if finish < start:  # not max(): this loop runs once per span
+            finish = start
         if run_e is None or start > run_e:
             if run_e is not None and run_s is not None:
                 total += run_e - run_s
@@ -174,13 +176,13 @@ def spans_summary(
     cached_tokens = sum(s.cached_tokens or 0 for s in counted)
 
     operations = Counter(map(attrgetter("operation_name"), spans))
+    tool_spans = [s for s in spans if s.kind == KIND_TOOL]
     tools: dict[str, list[int]] = {}
-    for s in spans:
-        if s.kind == KIND_TOOL:
-            for name in _tool_names(s):
-                row = tools.setdefault(name, [0, 0])
-                row[0] += 1
-                row[1] += s.is_error
+    for s in tool_spans:
+        for name in _tool_names(s):
+            row = tools.setdefault(name, [0, 0])
+            row[0] += 1
+            row[1] += s.is_error
     tool_order = sorted(tools, key=lambda n: (-tools[n][0], n))
     models = usage_rows(data.usage, "model")
 
