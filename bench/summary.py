@@ -41,7 +41,7 @@ from dataset import MODELS, SpanRec, Spec, build_bodies, encode_request
 from run import _server
 
 from tracehound.analytics.percentiles import nearest_rank
-from tracehound.analytics.semantic import detect
+from tracehound.conventions.semantic import detect
 
 TARGET_MS = 200.0
 THREAD_ID = "bench-summary-thread"

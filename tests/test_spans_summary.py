@@ -261,10 +261,10 @@ def _tool(call_id: str, content: Any) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 
-def test_semantic_errors_and_repeated_failures(api: httpx.Client, spans: SpanFactory) -> None:
-    """Tool results in vLLora requests (each counted in the first request that carries it), model
-    outputs, OpenInference tool outputs, and a text whose pattern lies past the scanned prefix."""
-    base = {"vllora.run_id": "rs", "vllora.thread_id": "thread-s"}
+def semantic_thread(spans: SpanFactory, thread_id: str) -> dict[str, str]:
+    """Tool results in vLLora requests, model outputs, OpenInference tool outputs, and a text whose
+    pattern lies past the scanned prefix; sent children first. Returns span ids by name."""
+    base = {"vllora.run_id": "rs", "vllora.thread_id": thread_id}
     failed_search = _tool("c1", "❌ search_flights failed: upstream timeout")
     weather = _tool("c2", [{"type": "text", "text": "Sunny, 21°C"}])
     first = _request(_calls(("c1", "search_flights"), ("c2", "get_weather")), failed_search, weather)
@@ -304,11 +304,19 @@ def test_semantic_errors_and_repeated_failures(api: httpx.Client, spans: SpanFac
         "model_call", 2010, 2990, parent=api2, attrs={**base, "model_name": GPT, "output": json.dumps(answer)}
     )
     spans.send(t)
+    named = {"api1": api1, "api2": api2, "tool1": tool1, "tool2": tool2, "model2": model2}
+    return {name: span_hex(s) for name, s in named.items()}
+
+
+def test_semantic_errors_and_repeated_failures(api: httpx.Client, spans: SpanFactory) -> None:
+    """Tool results in vLLora requests (each counted in the first request that carries it), model
+    outputs, OpenInference tool outputs, and a text whose pattern lies past the scanned prefix."""
+    ids = semantic_thread(spans, "thread-s")
 
     body = summary(api, thread_ids="thread-s")
     assert body["semantic_error_spans"] == [
         {
-            "span_id": span_hex(tool1),
+            "span_id": ids["tool1"],
             "operation_name": "lookup",
             "kind": "tool",
             "detected_pattern": "not found",
@@ -316,7 +324,7 @@ def test_semantic_errors_and_repeated_failures(api: httpx.Client, spans: SpanFac
             "snippet": "Order 123 not found",
         },
         {
-            "span_id": span_hex(model2),
+            "span_id": ids["model2"],
             "operation_name": "model_call",
             "kind": "llm",
             "detected_pattern": "could not find/locate/retrieve/connect",
@@ -326,7 +334,7 @@ def test_semantic_errors_and_repeated_failures(api: httpx.Client, spans: SpanFac
     ]
     assert body["tool_call_errors"] == [
         {
-            "span_id": span_hex(api1),
+            "span_id": ids["api1"],
             "operation_name": "api_invoke",
             "tool_name": "search_flights",
             "source": "tool_result",
@@ -335,7 +343,7 @@ def test_semantic_errors_and_repeated_failures(api: httpx.Client, spans: SpanFac
             "message": "❌ search_flights failed: upstream timeout",
         },
         {
-            "span_id": span_hex(api2),
+            "span_id": ids["api2"],
             "operation_name": "api_invoke",
             "tool_name": "search_flights",
             "source": "tool_result",
@@ -344,7 +352,7 @@ def test_semantic_errors_and_repeated_failures(api: httpx.Client, spans: SpanFac
             "message": "Error: no flights for 2026-13-01",
         },
         {
-            "span_id": span_hex(tool1),
+            "span_id": ids["tool1"],
             "operation_name": "lookup",
             "tool_name": "lookup_order",
             "source": "output",
@@ -357,8 +365,8 @@ def test_semantic_errors_and_repeated_failures(api: httpx.Client, spans: SpanFac
     # search_flights failed in two requests (the first failure, repeated in the second request,
     # counts once); lookup_order once by its output and once by its status.
     assert body["repeated_failures"] == [
-        {"type": "tool", "name": "lookup_order", "count": 2, "span_ids": [span_hex(tool1), span_hex(tool2)]},
-        {"type": "tool", "name": "search_flights", "count": 2, "span_ids": [span_hex(api1), span_hex(api2)]},
+        {"type": "tool", "name": "lookup_order", "count": 2, "span_ids": [ids["tool1"], ids["tool2"]]},
+        {"type": "tool", "name": "search_flights", "count": 2, "span_ids": [ids["api1"], ids["api2"]]},
     ]
     # Scanned: three tool results (c1, c2; c3), the second answer, two tool outputs. Not: the
     # first model_call (tool calls only), the error tool span (no output), api_invoke responses.

@@ -263,10 +263,12 @@ def downgrade_to_v1(path: Path) -> None:
             "api_keys",
             "api_key_projects",
             "api_key_state",
+            "span_findings",
         )
         for table in later:
             conn.execute(f"DROP TABLE {table}")
         conn.execute("ALTER TABLE runs DROP COLUMN spans_expired_us")
+        conn.execute("ALTER TABLE spans DROP COLUMN texts_scanned")
         for statement in sqlite_schema.MIGRATIONS[0]:
             if "INDEX runs_start" in statement or "INDEX spans_counted" in statement:
                 name = statement.split("INDEX ")[1].split(" ")[0]

@@ -4,7 +4,7 @@ mappers (`RawSpan`) and what the mappers hand to the store (`Span`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -25,6 +25,19 @@ KIND_CHAIN = "chain"
 KIND_RETRIEVER = "retriever"
 KIND_EMBEDDING = "embedding"
 KIND_OTHER = "other"
+
+
+class Finding(NamedTuple):
+    """An error pattern found in a text a span carries (docs/analytics.md, semantic errors):
+    its output (`source` "output", `position` 0) or a tool result it handed to the model
+    (`source` "tool_result", `position` its place after the last assistant message)."""
+
+    source: str
+    position: int
+    tool_name: str | None
+    pattern: str
+    severity: int
+    snippet: str
 
 
 @dataclass(slots=True)
@@ -98,6 +111,10 @@ class Span:
     attributes_json: str | None = None
     events_json: str | None = None
     resource_json: str | None = None
+    # The semantic scan, done once at ingest on the full attribute values: the patterns found
+    # and how many texts were scanned (None: not scanned at ingest, e.g. a replayed span).
+    findings: list[Finding] = field(default_factory=list)
+    texts_scanned: int | None = None
 
     @property
     def has_usage(self) -> bool:

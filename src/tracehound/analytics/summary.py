@@ -2,9 +2,9 @@
 browser after downloading every span (reference §6.1), computed next to the data and kept small.
 docs/analytics.md defines every figure.
 
-Everything but the semantic scan comes from typed columns. The scan reads the attribute JSON of
-the LLM calls, tool spans and vLLora `api_invoke` spans of the selection, and only the first
-`semantic.SCAN_CHARS` characters of each text in it."""
+Everything comes from typed columns and the semantic findings made at ingest
+(`tracehound.conventions.semantic`). Only spans stored before findings were made at ingest are
+scanned here, from their attribute JSON."""
 
 from __future__ import annotations
 
@@ -12,26 +12,24 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import orjson
 
 from tracehound.analytics.percentiles import nearest_rank
-from tracehound.analytics.semantic import SCAN_CHARS, Detection, detect
 from tracehound.analytics.stats import usage_rows
-from tracehound.conventions.texts import may_hand_tool_results, new_tool_results, output_text
-from tracehound.model import KIND_TOOL
+from tracehound.conventions.semantic import SCAN_CHARS, scan, texts_to_scan
+from tracehound.conventions.texts import may_hand_tool_results
+from tracehound.model import KIND_TOOL, Finding
 from tracehound.storage.base import TraceStore
-from tracehound.storage.sqlite_summary import SpanFacts, SummarySelection
+from tracehound.storage.sqlite_summary import SpanFacts, SummaryData, SummarySelection
 
 DEFAULT_LIMIT = 10  # entries per list of spans
 DEFAULT_BREAKDOWN_LIMIT = 20  # entries per breakdown (operations, models, tools)
 MAX_LIMIT = 100
 REPEATED_MIN = 2  # failures of one tool (or error spans of one operation) to be "repeated"
 REPEATED_SPAN_IDS = 3  # span ids quoted per repeated failure
-
-# The operation whose request carries the tool results handed back to the model (vLLora).
-_TOOL_RESULTS_OPERATION = "api_invoke"
 
 
 class SummaryError(ValueError):
@@ -43,10 +41,12 @@ class _Found:
     """A pattern found in a span's output or in a tool result it handed to the model."""
 
     span: SpanFacts
-    detection: Detection
-    source: str  # "output" or "tool_result"
-    tool_name: str | None
-    key: tuple[str, int]  # tells two results of one span apart
+    finding: Finding
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """Tells two findings of one span apart."""
+        return self.finding.source, self.finding.position
 
 
 def _ms(us: float | None) -> float | None:
@@ -58,7 +58,9 @@ def _busy_us(spans: Sequence[SpanFacts]) -> int:
     total = 0
     run_s = run_e = None
     for s in spans:
-        start, finish = s.start_us, max(s.finish_us, s.start_us)
+        start, finish = s.start_us, s.finish_us
+        if finish < start:  # not max(): this loop runs once per span
+            finish = start
         if run_e is None or start > run_e:
             if run_e is not None and run_s is not None:
                 total += run_e - run_s
@@ -77,45 +79,41 @@ def _tool_names(s: SpanFacts) -> list[str]:
     return [n for n in (part.strip() for part in s.tool_name.split(",")) if n]
 
 
-def _scan(store: TraceStore, project_id: str, spans: Sequence[SpanFacts]) -> tuple[list[_Found], int]:
-    """Patterns found in the outputs of LLM calls and tool spans, and in the tool results that
-    `api_invoke` requests hand to the model; and how many texts were scanned."""
-    wanted = [
-        s
-        for s in spans
-        if s.is_llm_call or s.kind == KIND_TOOL or s.operation_name == _TOOL_RESULTS_OPERATION
-    ]
-    stored = store.span_attributes(project_id, [s.ref for s in wanted])
+def _found(store: TraceStore, project_id: str, data: SummaryData) -> tuple[list[_Found], int]:
+    """The findings of the selected spans and how many texts were scanned: made at ingest, or for
+    spans stored before that, by scanning their stored attributes now."""
+    found = [_Found(s, f) for s, f in data.findings]
+    texts = sum(filter(None, map(attrgetter("texts_scanned"), data.spans)))
+    older = [s for s in data.spans if s.texts_scanned is None]
+    if older:
+        old_found, old_texts = _scan_stored(store, project_id, older)
+        found += old_found
+        texts += old_texts
+    return found, texts
+
+
+def _scan_stored(store: TraceStore, project_id: str, spans: Sequence[SpanFacts]) -> tuple[list[_Found], int]:
+    wanted = [(s, *texts_to_scan(s)) for s in spans]
+    wanted = [w for w in wanted if w[1] or w[2]]
+    stored = store.span_attributes(project_id, [s.ref for s, _, _ in wanted])
     found: list[_Found] = []
     texts = 0
-    for s in wanted:
+    for s, output, tool_results in wanted:
         raw = stored.get(s.ref)
-        has_output = bool(s.is_llm_call) or s.kind == KIND_TOOL
-        hands_results = s.operation_name == _TOOL_RESULTS_OPERATION and may_hand_tool_results(raw or b"")
-        if not raw or not (has_output or hands_results):
+        tool_results = tool_results and may_hand_tool_results(raw or b"")
+        if not raw or not (output or tool_results):
             continue
         attrs = orjson.loads(raw)
         if not isinstance(attrs, dict):
             continue
-        if has_output:
-            text = output_text(attrs)
-            if text is not None:
-                texts += 1
-                d = detect(text)
-                if d is not None:
-                    tool = s.tool_name if s.kind == KIND_TOOL else None
-                    found.append(_Found(s, d, "output", tool, ("output", 0)))
-        if hands_results:
-            for r in new_tool_results(attrs):
-                texts += 1
-                d = detect(r.text)
-                if d is not None:
-                    found.append(_Found(s, d, "tool_result", r.tool_name, ("tool_result", r.index)))
+        findings, n = scan(s, attrs, output, tool_results)
+        texts += n
+        found += (_Found(s, f) for f in findings)
     return found, texts
 
 
 def _by_severity(found: Iterable[_Found]) -> list[_Found]:
-    return sorted(found, key=lambda f: (-f.detection.severity, f.span.start_us, f.span.span_id, f.key))
+    return sorted(found, key=lambda f: (-f.finding.severity, f.span.start_us, f.span.span_id, f.key))
 
 
 def _repeated(errors: Sequence[SpanFacts], tool_failures: Iterable[_Found]) -> list[dict[str, Any]]:
@@ -129,8 +127,8 @@ def _repeated(errors: Sequence[SpanFacts], tool_failures: Iterable[_Found]) -> l
             for name in _tool_names(s):
                 failures.setdefault(("tool", name), {})[(s.span_id, "output", 0)] = s
     for f in tool_failures:
-        if f.tool_name:
-            failures.setdefault(("tool", f.tool_name), {})[(f.span.span_id, *f.key)] = f.span
+        if f.finding.tool_name:
+            failures.setdefault(("tool", f.finding.tool_name), {})[(f.span.span_id, *f.key)] = f.span
     rows = [(kind, name, list(events.values())) for (kind, name), events in failures.items()]
     rows = [r for r in rows if len(r[2]) >= REPEATED_MIN]
     rows.sort(key=lambda r: (-len(r[2]), r[0] != "tool", r[1]))
@@ -164,10 +162,10 @@ def spans_summary(
     """The summary of the spans in any of `thread_ids`, of any of `run_ids` and with any of
     `labels` (the filters given combine with AND). Lists of spans hold at most `limit` entries,
     breakdowns at most `breakdown_limit`; `truncated` says which were cut. With `semantic`
-    false, outputs and tool results are not scanned (typed columns only). Raises SummaryError
-    on bad input, before reading anything."""
+    false, no semantic findings are read or made (typed columns only). Raises SummaryError on
+    bad input, before reading anything."""
     _check(limit, breakdown_limit, (thread_ids, run_ids, labels))
-    data = store.span_summary(SummarySelection(project_id, thread_ids, run_ids, labels))
+    data = store.span_summary(SummarySelection(project_id, thread_ids, run_ids, labels), findings=semantic)
     spans = data.spans
     errors = [s for s in spans if s.is_error]
     llm_calls = [s for s in spans if s.is_llm_call]
@@ -177,21 +175,23 @@ def spans_summary(
     input_tokens = sum(s.input_tokens or 0 for s in counted)
     cached_tokens = sum(s.cached_tokens or 0 for s in counted)
 
-    operations = Counter(s.operation_name for s in spans)
+    operations = Counter(map(attrgetter("operation_name"), spans))
+    tool_spans = [s for s in spans if s.kind == KIND_TOOL]
     tools: dict[str, list[int]] = {}
-    for s in spans:
-        if s.kind == KIND_TOOL:
-            for name in _tool_names(s):
-                row = tools.setdefault(name, [0, 0])
-                row[0] += 1
-                row[1] += s.is_error
+    for s in tool_spans:
+        for name in _tool_names(s):
+            row = tools.setdefault(name, [0, 0])
+            row[0] += 1
+            row[1] += s.is_error
     tool_order = sorted(tools, key=lambda n: (-tools[n][0], n))
     models = usage_rows(data.usage, "model")
 
-    # Without the scan no attribute JSON is read: the semantic lists stay empty.
-    found, texts = _scan(store, project_id, spans) if semantic else ([], 0)
-    in_outputs = _by_severity(f for f in found if f.source == "output")
-    tool_errors = _by_severity(f for f in found if f.source == "tool_result" or f.span.kind == KIND_TOOL)
+    # Without the scan no finding is read or made: the semantic lists stay empty.
+    found, texts = _found(store, project_id, data) if semantic else ([], 0)
+    in_outputs = _by_severity(f for f in found if f.finding.source == "output")
+    tool_errors = _by_severity(
+        f for f in found if f.finding.source == "tool_result" or f.span.kind == KIND_TOOL
+    )
     work = [s for s in spans if s.is_llm_call or s.kind == KIND_TOOL]
     slowest = heapq.nsmallest(limit, work, key=lambda s: (-(s.finish_us - s.start_us), s.start_us, s.span_id))
     priced = [s for s in counted if s.cost is not None and s.cost > 0]
@@ -201,9 +201,9 @@ def spans_summary(
     return {
         "filters": {"thread_ids": list(thread_ids), "run_ids": list(run_ids), "labels": list(labels)},
         "total_spans": len(spans),
-        "run_count": len({s.run_id for s in spans}),
+        "run_count": len(set(map(attrgetter("run_id"), spans))),
         "start_time_us": spans[0].start_us if spans else None,
-        "finish_time_us": max(s.finish_us for s in spans) if spans else None,
+        "finish_time_us": max(map(attrgetter("finish_us"), spans)) if spans else None,
         "total_duration_ms": _busy_us(spans) / 1000,
         "by_operation": dict(sorted(operations.items(), key=lambda kv: (-kv[1], kv[0]))[:breakdown_limit]),
         "by_status": {"success": len(spans) - len(errors), "error": len(errors)},
@@ -247,9 +247,9 @@ def spans_summary(
                 "span_id": f.span.span_id,
                 "operation_name": f.span.operation_name,
                 "kind": f.span.kind,
-                "detected_pattern": f.detection.pattern,
-                "severity": f.detection.severity,
-                "snippet": f.detection.snippet,
+                "detected_pattern": f.finding.pattern,
+                "severity": f.finding.severity,
+                "snippet": f.finding.snippet,
             }
             for f in in_outputs[:limit]
         ],
@@ -258,11 +258,11 @@ def spans_summary(
             {
                 "span_id": f.span.span_id,
                 "operation_name": f.span.operation_name,
-                "tool_name": f.tool_name,
-                "source": f.source,
-                "detected_pattern": f.detection.pattern,
-                "severity": f.detection.severity,
-                "message": f.detection.snippet,
+                "tool_name": f.finding.tool_name,
+                "source": f.finding.source,
+                "detected_pattern": f.finding.pattern,
+                "severity": f.finding.severity,
+                "message": f.finding.snippet,
             }
             for f in tool_errors[:limit]
         ],

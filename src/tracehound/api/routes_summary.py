@@ -38,7 +38,9 @@ def spans_summary(
         description=f"Entries per breakdown (operations, models, tools), 1 to {summary.MAX_LIMIT}",
     ),
     semantic: bool = Query(
-        True, description="Scan outputs and tool results for error patterns (false: typed columns only)"
+        True,
+        description="Report error patterns found in outputs and tool results (scanned at ingest); "
+        "false: typed columns only",
     ),
 ) -> JSONResponse:
     try:

@@ -109,8 +109,10 @@ class RepeatedFailure(BaseModel):
 
 class SemanticScan(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    enabled: bool = Field(description="false when asked with semantic=false: nothing was scanned")
-    texts: int = Field(description="Outputs and tool results scanned")
+    enabled: bool = Field(description="false when asked with semantic=false: no finding is reported")
+    texts: int = Field(
+        description="Outputs and tool results of the selected spans that were scanned (at ingest)"
+    )
     max_chars: int = Field(description="Characters scanned at the start of each text")
 
 

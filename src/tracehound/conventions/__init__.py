@@ -9,6 +9,7 @@ from __future__ import annotations
 from tracehound.conventions import genai, openinference, openllmetry, vllora
 from tracehound.conventions.base import Mapper, as_str
 from tracehound.conventions.pricing import price_span
+from tracehound.conventions.semantic import scan, texts_to_scan
 from tracehound.model import STATUS_ERROR, RawSpan, Span
 
 DEFAULT_PROJECT = "default"
@@ -55,6 +56,9 @@ def normalize(raw: RawSpan, received_us: int) -> Span:
         span.rules["run_id"] = "trace_id"
     _apply_error(raw, span)
     price_span(span)
+    # Here, on the values as received (before any rendering or truncation for storage), so the
+    # span summary never parses a conversation's attribute JSON again.
+    span.findings, span.texts_scanned = scan(span, raw.attributes, *texts_to_scan(span))
     return span
 
 

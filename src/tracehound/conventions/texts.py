@@ -1,8 +1,7 @@
 """Where each convention keeps the text a span produced: a model's answer, a tool's result.
 
-Nothing here runs at ingest: the text is not a typed column. The span summary's semantic scan
-reads it at query time, for LLM calls, tool spans and vLLora's `api_invoke` only
-(docs/analytics.md says what is scanned)."""
+The semantic scan (`tracehound.conventions.semantic`) reads these texts at ingest, for LLM calls,
+tool spans and vLLora's `api_invoke` only (docs/analytics.md says what is scanned)."""
 
 from __future__ import annotations
 
@@ -156,7 +155,13 @@ def new_tool_results(attrs: dict[str, Any]) -> list[ToolResult]:
     of the conversation repeats them; taking only the new ones counts each result once. The tool
     is named by the assistant's tool call the message answers, else by the message's `name`.
     `index` counts from the last assistant message (0)."""
-    messages = _messages(attrs.get("request"))
+    request = attrs.get("request")
+    # No tool message without a "tool" string (JSON writers do not escape letters): an agent's
+    # first request, or one without tools, is not decoded at all. Every api_invoke is scanned at
+    # ingest.
+    if isinstance(request, str) and '"tool"' not in request:
+        return []
+    messages = _messages(request)
     last_assistant = -1
     for i in range(len(messages) - 1, -1, -1):
         m = messages[i]

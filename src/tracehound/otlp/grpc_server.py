@@ -86,7 +86,7 @@ def create_grpc_server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
-        ]
+        ],
     )
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingestor), server)  # type: ignore[no-untyped-call]
     bound = server.add_insecure_port(f"{host}:{port}")

@@ -87,13 +87,14 @@ class TraceStore(Protocol):
         """Per-bucket raw durations (µs), for the percentile metrics."""
         ...
 
-    def span_summary(self, sel: SummarySelection) -> SummaryData:
-        """/spans/summary: the typed columns of the selected spans (by start) and their usage by
-        model, read in one snapshot."""
+    def span_summary(self, sel: SummarySelection, findings: bool = True) -> SummaryData:
+        """/spans/summary: the typed columns of the selected spans (by start), their usage by
+        model and (when `findings`) the semantic findings made at ingest, read in one snapshot."""
         ...
 
     def span_attributes(self, project_id: str, refs: Sequence[int]) -> dict[int, bytes]:
-        """The stored attribute JSON of a few spans, by the `ref` of their `SpanFacts`."""
+        """The stored attribute JSON of a few spans, by the `ref` of their `SpanFacts`: what the
+        semantic scan reads of spans stored before it ran at ingest."""
         ...
 
     def close(self) -> None: ...

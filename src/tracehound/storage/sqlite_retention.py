@@ -3,8 +3,9 @@
 A run's spans go together, once the run has ended and nothing has arrived for it before the
 cutoff, so that no run is ever half there. Kept: the run and thread rollups and their facets
 (runs, statuses, durations, costs, tokens, errors, labels, models), the per-hour usage by model
-and the LLM-call duration store. Deleted: the span rows, with their attributes. The project's
-span counters and label counts drop with them, so that `/spans` totals stay true.
+and the LLM-call duration store. Deleted: the span rows, with their attributes and their
+semantic findings. The project's span counters and label counts drop with them, so that
+`/spans` totals stay true.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def expire(conn: sqlite3.Connection, project_id: str, cutoff_us: int, now_us: in
         labels = conn.execute(
             f"SELECT label, COUNT(*) FROM spans WHERE {selected} AND label IS NOT NULL GROUP BY label", params
         ).fetchall()
+        conn.execute(
+            f"DELETE FROM span_findings WHERE project_id = ? AND span_key IN "
+            f"(SELECT span_key FROM spans WHERE {selected}) AND trace_key IN ({','.join('?' * len(traces))})",
+            [project_id, *params, *traces],
+        )
         deleted = conn.execute(f"DELETE FROM spans WHERE {selected}", params).rowcount
         conn.executemany(
             "UPDATE project_labels SET n = n - ? WHERE project_id = ? AND label = ?",

@@ -253,6 +253,25 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE api_key_state (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
         "INSERT INTO api_key_state (id, version) VALUES (1, 0)",
     ],
+    # 5: semantic findings made at ingest, so a span summary reads no attribute JSON. texts_scanned
+    # stays NULL on spans stored before this migration: the summary scans those at query time.
+    [
+        "ALTER TABLE spans ADD COLUMN texts_scanned INTEGER",
+        """CREATE TABLE span_findings (
+            project_id TEXT NOT NULL,
+            trace_key INTEGER NOT NULL,
+            span_key INTEGER NOT NULL,
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            tool_name TEXT,
+            pattern TEXT NOT NULL,
+            severity INTEGER NOT NULL,
+            snippet TEXT NOT NULL
+        )""",
+        "CREATE INDEX span_findings_span ON span_findings(span_key)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -317,8 +317,8 @@ class SqliteStore:
     def tool_calls(self, project_id: str, start_us: int, end_us: int) -> list[ToolCalls]:
         return tool_calls(self._read(), project_id, start_us, end_us)
 
-    def span_summary(self, sel: SummarySelection) -> SummaryData:
-        return sqlite_summary.summary_data(self._read(), sel)
+    def span_summary(self, sel: SummarySelection, findings: bool = True) -> SummaryData:
+        return sqlite_summary.summary_data(self._read(), sel, findings)
 
     def span_attributes(self, project_id: str, refs: Sequence[int]) -> dict[int, bytes]:
         return sqlite_summary.span_attributes(self._read(), project_id, refs)

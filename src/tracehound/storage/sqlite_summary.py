@@ -1,5 +1,6 @@
 """What a span summary (/spans/summary) reads: the typed columns of the selected spans, their
-usage by model, and, for the few spans whose text the semantic scan needs, their attribute JSON.
+usage by model, the semantic findings made at ingest and, for spans stored before findings were
+made at ingest, the attribute JSON the semantic scan needs.
 
 The selection is that of /spans: spans of one project in any of the threads, of any of the runs
 and carrying any of the labels (the filters given combine with AND). The arithmetic lives in
@@ -10,10 +11,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import NamedTuple
 
 import orjson
 
+from tracehound.model import Finding
 from tracehound.storage.queries import ListFilter, SpanQuery
 from tracehound.storage.sqlite_spans import _span_where
 from tracehound.storage.sqlite_stats import _usage, snapshot
@@ -30,7 +33,8 @@ class SummarySelection:
 
 class SpanFacts(NamedTuple):
     """One selected span, typed columns only. `ref` is the store's handle on the row, for
-    `span_attributes`."""
+    `span_attributes`. `texts_scanned` is None for a span stored before the semantic scan ran at
+    ingest."""
 
     ref: int
     span_id: str
@@ -51,28 +55,38 @@ class SpanFacts(NamedTuple):
     output_tokens: int | None
     cached_tokens: int | None
     unpriced: int
+    texts_scanned: int | None
 
 
 @dataclass(slots=True)
 class SummaryData:
     spans: list[SpanFacts] = field(default_factory=list)  # by start time, then span id
     usage: Usage = field(default_factory=Usage)  # by model
+    findings: list[tuple[SpanFacts, Finding]] = field(default_factory=list)  # made at ingest
 
 
 _FACTS = """
     SELECT rowid, span_id, run_id, operation_name, kind, is_llm_call, start_time_us, finish_time_us,
         is_error, error_message, model, tool_name, ttft_us, cost, usage_counted, input_tokens,
-        output_tokens, cached_tokens, cost_source = 'unpriced'
+        output_tokens, cached_tokens, cost_source = 'unpriced', texts_scanned
     FROM spans WHERE {where}
 """
 
+# The findings of the spans `refs` (a JSON array), matched on the full ids, not the keys alone.
+_FINDINGS = """
+    SELECT s.rowid, f.source, f.idx, f.tool_name, f.pattern, f.severity, f.snippet
+    FROM spans AS s JOIN span_findings AS f ON f.span_key = s.span_key AND f.trace_key = s.trace_key
+        AND f.project_id = s.project_id AND f.trace_id = s.trace_id AND f.span_id = s.span_id
+    WHERE s.rowid IN (SELECT value FROM json_each(?))
+"""
 
-def _by_start(s: SpanFacts) -> tuple[int, str]:
-    return s.start_us, s.span_id
+
+_BY_START = itemgetter(SpanFacts._fields.index("start_us"), SpanFacts._fields.index("span_id"))
 
 
-def summary_data(conn: sqlite3.Connection, sel: SummarySelection) -> SummaryData:
-    """The selected spans and their usage by model, read in one snapshot."""
+def summary_data(conn: sqlite3.Connection, sel: SummarySelection, findings: bool = True) -> SummaryData:
+    """The selected spans, their usage by model and (when `findings`) their semantic findings,
+    read in one snapshot."""
     with snapshot(conn):
         where = _span_where(
             conn,
@@ -83,11 +97,20 @@ def summary_data(conn: sqlite3.Connection, sel: SummarySelection) -> SummaryData
                 labels=sel.labels,
             ),
         )
-        spans = list(map(SpanFacts._make, conn.execute(_FACTS.format(where=where.sql()), where.params)))
+        # Plain tuples: sqlite3.Row objects for ten thousand rows cost more than the query.
+        cursor = conn.cursor()
+        cursor.row_factory = None
+        spans = list(map(SpanFacts._make, cursor.execute(_FACTS.format(where=where.sql()), where.params)))
         # Sorted here rather than by SQLite, which would sort whole rows through a temporary b-tree.
-        spans.sort(key=_by_start)
+        spans.sort(key=_BY_START)
         usage = _usage(conn, "model", where) if spans else Usage()
-    return SummaryData(spans=spans, usage=usage)
+        found: list[tuple[SpanFacts, Finding]] = []
+        # Only a span with a scanned text can have a finding: most spans are not looked up.
+        scanned = {s.ref: s for s in spans if s.texts_scanned} if findings else {}
+        if scanned:
+            for ref, *finding in cursor.execute(_FINDINGS, (orjson.dumps(list(scanned)).decode(),)):
+                found.append((scanned[ref], Finding(*finding)))
+    return SummaryData(spans=spans, usage=usage, findings=found)
 
 
 def span_attributes(conn: sqlite3.Connection, project_id: str, refs: Sequence[int]) -> dict[int, bytes]:

@@ -36,9 +36,15 @@ _INSERT_SPAN = """
         status_code, status_message, is_error, error_message, model, request_model, provider,
         input_tokens, output_tokens, cached_tokens, cost, cost_source, has_usage, usage_counted,
         label, tool_name, title, ttft_us, convention, attributes, events, resource_id,
-        scope_name, received_us)
+        scope_name, received_us, texts_scanned)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-        ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_INSERT_FINDING = """
+    INSERT INTO span_findings (project_id, trace_key, span_key, trace_id, span_id, source, idx,
+        tool_name, pattern, severity, snippet)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 # What the ancestor rule needs to know of a trace's stored spans.
@@ -73,6 +79,7 @@ class _Batch:
         self.resources: dict[int, str] = {}
         self.usage_hours: dict[HourKey, HourUsage] = {}
         self.llm_durations: list[tuple[object, ...]] = []
+        self.findings: list[tuple[object, ...]] = []  # rows of span_findings, for new spans only
         self._resource_ids: dict[int, int] = {}
         self._thread_keys: dict[str, int] = {}
         self._resource_text_ids: dict[str, int] = {}
@@ -147,6 +154,7 @@ def write_spans(conn: sqlite3.Connection, spans: list[Span]) -> WriteResult:
         for (project, trace_id), group in traces.items():
             _trace(conn, project, trace_id, group, batch, rows)
         conn.executemany(_INSERT_SPAN, rows)
+        conn.executemany(_INSERT_FINDING, batch.findings)
         conn.executemany(
             "INSERT OR IGNORE INTO resources (id, attributes) VALUES (?, ?)", list(batch.resources.items())
         )
@@ -206,9 +214,11 @@ def _trace(
         thread_key = None if span.thread_id is None else batch.thread_key(span.thread_id)
         row = _row(span, key, counted, batch.resource_id(span), thread_key)
         rows.append(row)
+        span_key = row[2]
+        batch.findings.extend((project, key, span_key, trace_id, span.span_id, *f) for f in span.findings)
         _fold(span, counted, batch)
         if span.is_llm_call:
-            batch.llm_durations.append(_duration_row(span, key, row[2]))
+            batch.llm_durations.append(_duration_row(span, key, span_key))
 
 
 def _covered(tree: dict[str, tuple[str | None, bool]]) -> dict[str, bool]:
@@ -306,6 +316,7 @@ def _row(
         resource_id,
         span.scope_name or None,
         span.received_us,
+        span.texts_scanned,
     )
 
 

@@ -2,6 +2,10 @@
 failed", "unknown tool", "rate limit"). The patterns and their severity scores are vLLora's data
 agent's (reference §6.1), kept here as data; docs/analytics.md lists them.
 
+The scan runs once per span, at ingest (`tracehound.conventions.normalize`), on the full
+attribute values; the span summary reads its findings. For spans stored before that, the summary
+runs the same `scan` on the stored attributes.
+
 Each pattern has an anchor, a literal that every match contains. One Aho-Corasick pass over the
 lower-cased text finds the anchors present, and only the patterns whose anchor is present are
 tried as regular expressions: trying some fifty expressions on every text would cost more than
@@ -11,8 +15,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import ahocorasick
+
+from tracehound.conventions.texts import new_tool_results, output_text
+from tracehound.model import KIND_TOOL, Finding
 
 # Only this many characters of each text are scanned: errors are stated up front, and a long
 # tool result (a page of search hits) would otherwise cost as much as a hundred short ones.
@@ -155,3 +163,50 @@ def detect(text: str) -> Detection | None:
         if match is not None:
             return Detection(PATTERNS[i].name, PATTERNS[i].severity, _snippet(head, match.start()))
     return None
+
+
+# The operation whose request carries the tool results handed back to the model (vLLora).
+TOOL_RESULTS_OPERATION = "api_invoke"
+
+
+class Scanned(Protocol):
+    """The typed fields that say which texts of a span are scanned (a `Span` at ingest, a
+    stored span's facts at query time)."""
+
+    @property
+    def is_llm_call(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def operation_name(self) -> str: ...
+    @property
+    def tool_name(self) -> str | None: ...
+
+
+def texts_to_scan(span: Scanned) -> tuple[bool, bool]:
+    """Whether the scan reads the span's output (LLM calls and tool spans) and the new tool
+    results of its request (vLLora's `api_invoke`). Other spans carry no text it reads."""
+    return bool(span.is_llm_call) or span.kind == KIND_TOOL, span.operation_name == TOOL_RESULTS_OPERATION
+
+
+def scan(span: Scanned, attrs: dict[str, Any], output: bool, tool_results: bool) -> tuple[list[Finding], int]:
+    """The patterns found in the span's output (when `output`) and in the tool results its
+    request hands to the model for the first time (when `tool_results`), one finding per text at
+    most; and how many texts were scanned."""
+    found: list[Finding] = []
+    texts = 0
+    if output:
+        text = output_text(attrs)
+        if text is not None:
+            texts += 1
+            d = detect(text)
+            if d is not None:
+                tool = span.tool_name if span.kind == KIND_TOOL else None
+                found.append(Finding("output", 0, tool, d.pattern, d.severity, d.snippet))
+    if tool_results:
+        for r in new_tool_results(attrs):
+            texts += 1
+            d = detect(r.text)
+            if d is not None:
+                found.append(Finding("tool_result", r.index, r.tool_name, d.pattern, d.severity, d.snippet))
+    return found, texts
