@@ -19,8 +19,9 @@ from tracehound.model import Span
 from tracehound.storage.sqlite_schema import check_current, migrate
 from tracehound.storage.sqlite_writer import write_spans
 
-# Rollup tables and the columns that identify a row (`projects` last: see `repair`). `projects` is compared on its counters
-# only: its creation time depends on how the original requests were batched.
+# Rollup tables and the columns that identify a row (`projects` last: see `repair`). `projects`
+# is compared on its counters only: its creation time depends on how the original requests were
+# batched.
 ROLLUPS: dict[str, tuple[str, ...]] = {
     "runs": ("project_id", "run_id"),
     "threads": ("project_id", "thread_id"),

@@ -16,7 +16,8 @@ import orjson
 
 from tracehound.storage.queries import ListFilter, SpanQuery
 from tracehound.storage.sqlite_spans import _span_where
-from tracehound.storage.sqlite_stats import _usage, snapshot
+from tracehound.storage.sqlite_stats import _usage
+from tracehound.storage.sqlite_stats_parts import snapshot
 from tracehound.storage.usage import Usage
 
 
