@@ -37,7 +37,11 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 
 async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
-    store = SqliteStore(settings.resolved_data_dir, idle_timeout_s=settings.idle_timeout_s)
+    store = SqliteStore(
+        settings.resolved_data_dir,
+        idle_timeout_s=settings.idle_timeout_s,
+        stats_cache_bytes=settings.analytics.stats_cache_mb * 1024 * 1024,
+    )
     ingestor = Ingestor(
         store,
         max_decompressed_bytes=settings.max_decompressed_bytes,

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
+from tracehound.storage.hour_cache import values_bytes
 from tracehound.storage.hourly import HOUR_US, hour_of, key_name
 from tracehound.storage.sqlite_runs import joined_ints
 from tracehound.storage.sqlite_spans import run_trace_keys
@@ -71,14 +72,34 @@ _RUN_SPANS = """
 
 @dataclass(slots=True)
 class SpanHour:
-    """The LLM calls and counted spans that started in one whole hour, by (model, provider):
-    what the cache keeps per hour (the calls' durations ascending, packed)."""
+    """The LLM calls and counted spans that started in whole hours (one, or several merged), by
+    (model, provider): what the cache keeps (the calls' durations ascending)."""
 
-    calls: dict[Group, tuple[int, array[int]]] = field(default_factory=dict)  # errors, durations
+    calls: dict[Group, tuple[int, Sequence[int]]] = field(default_factory=dict)  # errors, durations
     billed: dict[Group, tuple[float, ...]] = field(default_factory=dict)  # as _Group.billed
 
     def size_bytes(self) -> int:
-        return 200 + sum(150 + 8 * len(d) for _, d in self.calls.values()) + 150 * len(self.billed)
+        calls = sum(150 + values_bytes(d) for _, d in self.calls.values())
+        return 200 + calls + 150 * len(self.billed)
+
+
+def merge_span_hours(hours: Sequence[SpanHour]) -> SpanHour:
+    """The hours as one, in order (float sums are added in that order)."""
+    acc = _Acc()
+    for hour in hours:
+        for key, (errors, durations) in hour.calls.items():
+            g = acc[key]
+            g.errors += errors
+            g.durations.append(durations)
+        for key, values in hour.billed.items():
+            acc[key].add_billed(values)
+    out = SpanHour()
+    for key, g in acc.groups.items():
+        if g.durations:
+            out.calls[key] = (g.errors, g.sorted_durations())
+        if any(g.billed):
+            out.billed[key] = tuple(g.billed)
+    return out
 
 
 def span_hour(conn: sqlite3.Connection, project_id: str, hour_us: int) -> SpanHour:
@@ -150,30 +171,24 @@ def _partial_spans(conn: sqlite3.Connection, project_id: str, start_us: int, end
 
 
 def _window_spans(
-    conn: sqlite3.Connection,
-    project_id: str,
-    start_us: int,
-    end_us: int,
-    hours: Sequence[SpanHour],
-    acc: _Acc,
+    conn: sqlite3.Connection, project_id: str, start_us: int, end_us: int, whole: SpanHour, acc: _Acc
 ) -> None:
-    """Part 1: the LLM calls and counted spans that started in [start, end): the partial hours
-    at the edges, then the whole hours, `hours` (those without spans may be left out)."""
+    """Part 1: the LLM calls and counted spans that started in [start, end): the whole hours,
+    `whole`, then the partial hours at the edges."""
     first_whole, last_whole = whole_hours(start_us, end_us)
+    for key, (errors, durations) in whole.calls.items():
+        g = acc[key]
+        g.calls += len(durations)
+        g.errors += errors
+        g.durations.append(durations)
+    for key, values in whole.billed.items():
+        acc[key].add_billed(values)
     if first_whole >= last_whole:  # no whole hour inside: the spans themselves
         _partial_spans(conn, project_id, start_us, end_us, acc)
         return
     for lo, hi in ((start_us, first_whole), (last_whole, end_us)):
         if lo < hi:
             _partial_spans(conn, project_id, lo, hi, acc)
-    for hour in hours:
-        for key, (errors, durations) in hour.calls.items():
-            g = acc[key]
-            g.calls += len(durations)
-            g.errors += errors
-            g.durations.append(durations)
-        for key, values in hour.billed.items():
-            acc[key].add_billed(values)
 
 
 def _runs_spans(
@@ -222,13 +237,13 @@ def hourly_usage(
     project_id: str,
     start_us: int,
     end_us: int,
-    hours: Sequence[SpanHour],
+    whole: SpanHour,
     by_provider: bool,
 ) -> Usage:
     """Usage of the spans of the runs that started in [start, end), by model (or provider),
-    without filters, from the aggregates: `hours` are the whole hours inside the window."""
+    without filters, from the aggregates: `whole` is the window's whole hours, merged."""
     acc = _Acc()
-    _window_spans(conn, project_id, start_us, end_us, hours, acc)
+    _window_spans(conn, project_id, start_us, end_us, whole, acc)
     longest = longest_run_us(conn, project_id)
     before = _straddling(conn, project_id, start_us - longest, start_us)
     _runs_spans(conn, project_id, before, start_us, end_us, acc, sign=-1)

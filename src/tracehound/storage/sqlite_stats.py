@@ -20,7 +20,6 @@ from tracehound.storage.sqlite_spans import run_trace_keys
 from tracehound.storage.sqlite_stats_hours import StatsCache, hour_stats, hour_usage
 from tracehound.storage.sqlite_stats_parts import (
     StatsData,
-    add_errors,
     error_part,
     run_figures,
     run_part,
@@ -181,7 +180,7 @@ def stats_data(
         before = None
         if previous is not None:
             before = run_figures([run_part(conn, _runs_where(f, *previous))], cutoff_us)
-        errors = add_errors({}, [error_part(conn, f.project_id, _runs_where(f, start_us, end_us))])
+        errors = error_part(conn, f.project_id, _runs_where(f, start_us, end_us)).tallies
         usage = window_usage(conn, f, start_us, end_us, current.max_finish_us, "model")
     return StatsData(current=current, previous=before, errors=errors, usage=usage)
 

@@ -21,14 +21,20 @@ from typing import TypeVar
 
 from tracehound.storage.hour_cache import HourCache, HourVersions, Sized
 from tracehound.storage.hourly import HOUR_US, hour_of
-from tracehound.storage.sqlite_hourly import SpanHour, hourly_usage, span_hour, whole_hours
+from tracehound.storage.sqlite_hourly import (
+    SpanHour,
+    hourly_usage,
+    merge_span_hours,
+    span_hour,
+    whole_hours,
+)
 from tracehound.storage.sqlite_stats_parts import (
     ErrorPart,
-    ErrorTally,
     RunPart,
     StatsData,
-    add_errors,
     error_part,
+    merge_errors,
+    merge_runs,
     run_figures,
     run_part,
     runs_between,
@@ -38,9 +44,20 @@ from tracehound.storage.usage import Usage
 
 P = TypeVar("P", bound=Sized)
 
-_NEXT_SPAN = """
-    SELECT start_time_us FROM spans INDEXED BY spans_start
-    WHERE project_id = ? AND start_time_us >= ? AND start_time_us < ? ORDER BY start_time_us LIMIT 1
+# The first span start of each hour that has one, hour after hour: one index seek per hour.
+_NONEMPTY = """
+    WITH RECURSIVE first(t) AS (
+        SELECT (SELECT start_time_us FROM spans INDEXED BY spans_start
+            WHERE project_id = :p AND start_time_us >= :lo AND start_time_us < :hi
+            ORDER BY start_time_us LIMIT 1)
+        UNION ALL
+        SELECT (SELECT start_time_us FROM spans INDEXED BY spans_start
+            WHERE project_id = :p AND start_time_us >= t - ((t % :h) + :h) % :h + :h
+                AND start_time_us < :hi
+            ORDER BY start_time_us LIMIT 1)
+        FROM first WHERE t IS NOT NULL
+    )
+    SELECT t FROM first WHERE t IS NOT NULL
 """
 
 _ANY_RUN = """
@@ -59,8 +76,10 @@ class StatsCache:
 
 
 class _Hours:
-    """The parts of whole hours one read snapshot uses: cached when the hour's stamp allows,
-    else read (and then kept, when it allows)."""
+    """The whole hours one read snapshot uses, merged into one part per kind: the merged part of
+    the same run of hours, or else each hour's part, comes from the cache when their stamps allow;
+    what is read (or merged) is kept when they allow. With no cache, the same parts are read and
+    merged the same way, so the answer is the same to the last bit."""
 
     def __init__(self, conn: sqlite3.Connection, project_id: str, cache: StatsCache | None, since: int):
         self.conn = conn
@@ -72,49 +91,55 @@ class _Hours:
         """The whole hours of [start, end) in which some span started: every hour that holds a
         run's start or a span's usage. One index seek each, so an idle month costs nothing."""
         first, end = whole_hours(start_us, end_us)
-        out: list[int] = []
-        while first < end:
-            row = self.conn.execute(_NEXT_SPAN, (self.project_id, first, end)).fetchone()
-            if row is None:
-                break
-            out.append(hour_of(row[0]))
-            first = out[-1] + HOUR_US
-        return out
+        if first >= end:
+            return []
+        rows = self.conn.execute(_NONEMPTY, {"p": self.project_id, "lo": first, "hi": end, "h": HOUR_US})
+        return [hour_of(t) for (t,) in rows]
 
-    def _parts(self, kind: str, hours: list[int], read: Callable[[int], P]) -> list[P]:
+    def _merged(
+        self, kind: str, hours: list[int], read: Callable[[int], P], merge: Callable[[list[P]], P]
+    ) -> P:
         cache = self.cache
         if cache is None:
-            return [read(h) for h in hours]
+            return merge([read(h) for h in hours])
         stamps = cache.versions.usable([(self.project_id, h) for h in hours], self.since)
-        out: list[P] = []
+        block_key = (self.project_id, kind, tuple(hours))
+        block_stamp = tuple(stamps.values()) if len(stamps) == len(hours) else None
+        if block_stamp is not None:
+            hit = cache.parts.get(block_key, block_stamp)
+            if hit is not None:
+                return hit  # type: ignore[return-value]  # keys name their kind
+        parts: list[P] = []
         for h in hours:
-            ref = (self.project_id, h)
-            stamp = stamps.get(ref)
-            key = (f"{self.project_id}\0{kind}", h)
-            hit = None if stamp is None else cache.parts.get(key, stamp)
-            if hit is None:
+            stamp = stamps.get((self.project_id, h))
+            key = (self.project_id, kind, h)
+            part = None if stamp is None else cache.parts.get(key, stamp)
+            if part is None:
                 part = read(h)
                 if stamp is not None:
                     cache.parts.put(key, stamp, part)
-            else:
-                part = hit  # type: ignore[assignment]  # kinds do not share keys
-            out.append(part)
-        return out
+            parts.append(part)  # type: ignore[arg-type]  # keys name their kind
+        merged = merge(parts)
+        if block_stamp is not None:
+            cache.parts.put(block_key, block_stamp, merged)
+        return merged
 
-    def runs(self, hours: list[int]) -> list[RunPart]:
-        return self._parts(
-            "runs", hours, lambda h: run_part(self.conn, runs_between(self.project_id, h, h + HOUR_US))
+    def runs(self, hours: list[int]) -> RunPart:
+        def read(h: int) -> RunPart:
+            return run_part(self.conn, runs_between(self.project_id, h, h + HOUR_US))
+
+        return self._merged("runs", hours, read, merge_runs)
+
+    def errors(self, hours: list[int]) -> ErrorPart:
+        def read(h: int) -> ErrorPart:
+            return error_part(self.conn, self.project_id, runs_between(self.project_id, h, h + HOUR_US))
+
+        return self._merged("errors", hours, read, merge_errors)
+
+    def spans(self, hours: list[int]) -> SpanHour:
+        return self._merged(
+            "spans", hours, lambda h: span_hour(self.conn, self.project_id, h), merge_span_hours
         )
-
-    def errors(self, hours: list[int]) -> list[ErrorPart]:
-        return self._parts(
-            "errors",
-            hours,
-            lambda h: error_part(self.conn, self.project_id, runs_between(self.project_id, h, h + HOUR_US)),
-        )
-
-    def spans(self, hours: list[int]) -> list[SpanHour]:
-        return self._parts("spans", hours, lambda h: span_hour(self.conn, self.project_id, h))
 
 
 def _edges(start_us: int, end_us: int) -> list[tuple[int, int]]:
@@ -129,7 +154,7 @@ def _run_parts(hours: _Hours, start_us: int, end_us: int, whole: list[int]) -> l
     edges = [
         run_part(hours.conn, runs_between(hours.project_id, lo, hi)) for lo, hi in _edges(start_us, end_us)
     ]
-    return edges + hours.runs(whole)
+    return [hours.runs(whole), *edges]
 
 
 def _begin(cache: StatsCache | None) -> int:
@@ -157,7 +182,7 @@ def hour_stats(
             parts = _run_parts(hours, *previous, hours.nonempty(*previous))
             before = run_figures(parts, cutoff_us)
         edges = [error_part(conn, project_id, runs_between(project_id, lo, hi)) for lo, hi in _edges(*window)]
-        errors: dict[str, ErrorTally] = add_errors({}, edges + hours.errors(whole))
+        errors = merge_errors([hours.errors(whole), *edges]).tallies
         usage = Usage()
         if current.max_finish_us is not None:
             usage = hourly_usage(conn, project_id, start_us, end_us, hours.spans(whole), by_provider=False)

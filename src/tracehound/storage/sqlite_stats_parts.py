@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import sqlite3
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 
+from tracehound.storage.hour_cache import values_bytes
 from tracehound.storage.sqlite_runs import _Where, joined_ints
 from tracehound.storage.usage import Usage
 
@@ -50,11 +52,32 @@ class RunPart:
     cached_tokens: int = 0
     max_finish_us: int | None = None
     failed_rooted: int = 0
-    rooted_us: array[int] = field(default_factory=lambda: array("q"))  # durations, ascending
+    rooted_us: Sequence[int] = ()  # durations, ascending
     rootless: list[tuple[int, int, int]] = field(default_factory=list)  # (last seen, errors > 0, duration)
 
     def size_bytes(self) -> int:
-        return 200 + 8 * len(self.rooted_us) + 100 * len(self.rootless)
+        return 200 + values_bytes(self.rooted_us) + 100 * len(self.rootless)
+
+
+def merge_runs(parts: Sequence[RunPart]) -> RunPart:
+    """The parts as one, in order (float sums are added in that order)."""
+    out = RunPart()
+    rooted: list[int] = list(chain.from_iterable(p.rooted_us for p in parts))
+    # Sorted runs, one per part: timsort merges them rather than sorting from scratch.
+    rooted.sort()
+    out.rooted_us = rooted
+    for p in parts:
+        out.total += p.total
+        out.cost += p.cost
+        out.llm_calls += p.llm_calls
+        out.input_tokens += p.input_tokens
+        out.output_tokens += p.output_tokens
+        out.cached_tokens += p.cached_tokens
+        if p.max_finish_us is not None and (out.max_finish_us is None or p.max_finish_us > out.max_finish_us):
+            out.max_finish_us = p.max_finish_us
+        out.failed_rooted += p.failed_rooted
+        out.rootless += p.rootless
+    return out
 
 
 def run_part(conn: sqlite3.Connection, where: _Where) -> RunPart:
@@ -100,31 +123,31 @@ class RunFigures:
         return self.total - self.running - self.failed
 
 
-def run_figures(parts: Iterable[RunPart], cutoff_us: int) -> RunFigures:
+def run_figures(parts: Sequence[RunPart], cutoff_us: int) -> RunFigures:
     """The parts added up, with each run's status as sqlite_runs.run_status decides it: running
     when no root has arrived and the last span arrived at or after `cutoff_us`."""
-    out = RunFigures()
-    durations: list[int] = []
-    for p in parts:
-        out.total += p.total
-        out.cost += p.cost
-        out.llm_calls += p.llm_calls
-        out.input_tokens += p.input_tokens
-        out.output_tokens += p.output_tokens
-        out.cached_tokens += p.cached_tokens
-        if p.max_finish_us is not None and (out.max_finish_us is None or p.max_finish_us > out.max_finish_us):
-            out.max_finish_us = p.max_finish_us
-        out.failed += p.failed_rooted
-        durations += p.rooted_us
-        for seen, errors, duration in p.rootless:
-            if seen >= cutoff_us:
-                out.running += 1
-            else:
-                out.failed += errors
-                durations.append(duration)
-    # Sorted runs, one per part: timsort merges them rather than sorting from scratch.
-    durations.sort()
-    out.durations_us = durations
+    p = merge_runs(parts) if len(parts) != 1 else parts[0]
+    out = RunFigures(
+        total=p.total,
+        failed=p.failed_rooted,
+        cost=p.cost,
+        llm_calls=p.llm_calls,
+        input_tokens=p.input_tokens,
+        output_tokens=p.output_tokens,
+        cached_tokens=p.cached_tokens,
+        max_finish_us=p.max_finish_us,
+    )
+    idle = []
+    for seen, errors, duration in p.rootless:
+        if seen >= cutoff_us:
+            out.running += 1
+        else:
+            out.failed += errors
+            idle.append(duration)
+    out.durations_us = list(p.rooted_us)
+    if idle:
+        out.durations_us += idle
+        out.durations_us.sort()
     return out
 
 
@@ -152,14 +175,15 @@ class ErrorPart:
         return 200 + sum(150 + len(m) for m in self.tallies)
 
 
-def add_errors(into: dict[str, ErrorTally], parts: Iterable[ErrorPart]) -> dict[str, ErrorTally]:
+def merge_errors(parts: Iterable[ErrorPart]) -> ErrorPart:
+    out = ErrorPart()
     for part in parts:
         for message, t in part.tallies.items():
-            mine = into.get(message)
+            mine = out.tallies.get(message)
             if mine is None:
-                mine = into[message] = ErrorTally()
+                mine = out.tallies[message] = ErrorTally()
             mine.add(t.count, t.runs, t.last)
-    return into
+    return out
 
 
 def error_part(conn: sqlite3.Connection, project_id: str, runs: _Where) -> ErrorPart:
