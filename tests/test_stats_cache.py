@@ -6,7 +6,8 @@ children's cost, in the same run or in another run of the trace), errors, runs w
 going from running to completed or failed as the clock moves. After each batch, for several
 windows, the cached answer must equal, to the last bit, the answer of a read-only store on the
 same file (no cache: every hour read), and the query-time path over the whole window (a thread
-filter that selects every run) up to the rounding of float sums."""
+filter that selects every run) up to the rounding of float sums. The run durations of the
+percentile time series, read from the same hours' parts, must equal the query over the runs."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tracehound.model import KIND_LLM, Span
 from tracehound.storage import SqliteStore
 from tracehound.storage.hour_cache import HourVersions
 from tracehound.storage.sqlite_stats import StatsFilter
+from tracehound.storage.sqlite_timeseries import SeriesQuery
 from tracehound.timeparse import Window, resolve_window
 
 M = 60_000_000  # µs per minute
@@ -168,6 +170,14 @@ def breakdowns(store: SqliteStore, f: StatsFilter, w: Window) -> list[Any]:
     ]
 
 
+def durations(store: SqliteStore, w: Window, interval_us: int) -> list[tuple[int, list[int]]]:
+    """Run durations per bucket, as the percentile time series reads them."""
+    start = w.start_us - w.start_us % interval_us
+    end = -(-w.end_us // interval_us) * interval_us
+    q = SeriesQuery("p", "duration", start, end, interval_us)
+    return [(b.bucket_start_us, sorted(b.values)) for b in store.timeseries_values(q)]
+
+
 def _near(value: Any) -> Any:
     return pytest.approx(value, rel=1e-12, abs=1e-12)
 
@@ -204,6 +214,9 @@ def test_cached_hours_answer_as_the_uncached_path(tmp_path: Path, seed: int, cac
                 assert got == answer(store, ALL, w)  # served from the cache the second time
                 assert got == answer(uncached, ALL, w)
                 assert got == rounded(answer(store, THREAD, w))
+                for interval in (H, 3 * H):
+                    # The hours' parts against the query over the runs.
+                    assert durations(store, w, interval) == durations(uncached, w, interval)
                 rows = breakdowns(store, ALL, w)
                 assert rows == breakdowns(uncached, ALL, w)
                 for mine, theirs in zip(rows, breakdowns(store, THREAD, w), strict=True):

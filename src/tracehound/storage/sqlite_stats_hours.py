@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
-from tracehound.storage.hour_cache import HourCache, HourVersions, Sized
+from tracehound.storage.hour_cache import HourCache, HourRef, HourVersions, Sized
 from tracehound.storage.hourly import HOUR_US, hour_of
 from tracehound.storage.sqlite_hourly import (
     SpanHour,
@@ -96,19 +96,12 @@ class _Hours:
         rows = self.conn.execute(_NONEMPTY, {"p": self.project_id, "lo": first, "hi": end, "h": HOUR_US})
         return [hour_of(t) for (t,) in rows]
 
-    def _merged(
-        self, kind: str, hours: list[int], read: Callable[[int], P], merge: Callable[[list[P]], P]
-    ) -> P:
+    def _parts(
+        self, kind: str, hours: list[int], read: Callable[[int], P], stamps: dict[HourRef, int]
+    ) -> list[P]:
         cache = self.cache
         if cache is None:
-            return merge([read(h) for h in hours])
-        stamps = cache.versions.usable([(self.project_id, h) for h in hours], self.since)
-        block_key = (self.project_id, kind, tuple(hours))
-        block_stamp = tuple(stamps.values()) if len(stamps) == len(hours) else None
-        if block_stamp is not None:
-            hit = cache.parts.get(block_key, block_stamp)
-            if hit is not None:
-                return hit  # type: ignore[return-value]  # keys name their kind
+            return [read(h) for h in hours]
         parts: list[P] = []
         for h in hours:
             stamp = stamps.get((self.project_id, h))
@@ -119,16 +112,38 @@ class _Hours:
                 if stamp is not None:
                     cache.parts.put(key, stamp, part)
             parts.append(part)  # type: ignore[arg-type]  # keys name their kind
-        merged = merge(parts)
-        if block_stamp is not None:
+        return parts
+
+    def _stamps(self, hours: list[int]) -> dict[HourRef, int]:
+        if self.cache is None:
+            return {}
+        return self.cache.versions.usable([(self.project_id, h) for h in hours], self.since)
+
+    def _merged(
+        self, kind: str, hours: list[int], read: Callable[[int], P], merge: Callable[[list[P]], P]
+    ) -> P:
+        cache = self.cache
+        stamps = self._stamps(hours)
+        block_key = (self.project_id, kind, tuple(hours))
+        block_stamp = tuple(stamps.values()) if cache is not None and len(stamps) == len(hours) else None
+        if cache is not None and block_stamp is not None:
+            hit = cache.parts.get(block_key, block_stamp)
+            if hit is not None:
+                return hit  # type: ignore[return-value]  # keys name their kind
+        merged = merge(self._parts(kind, hours, read, stamps))
+        if cache is not None and block_stamp is not None:
             cache.parts.put(block_key, block_stamp, merged)
         return merged
 
-    def runs(self, hours: list[int]) -> RunPart:
-        def read(h: int) -> RunPart:
-            return run_part(self.conn, runs_between(self.project_id, h, h + HOUR_US))
+    def _run_hour(self, h: int) -> RunPart:
+        return run_part(self.conn, runs_between(self.project_id, h, h + HOUR_US))
 
-        return self._merged("runs", hours, read, merge_runs)
+    def runs(self, hours: list[int]) -> RunPart:
+        return self._merged("runs", hours, self._run_hour, merge_runs)
+
+    def run_hour(self, hour: int) -> RunPart:
+        """One hour's runs part, without a merged copy of it."""
+        return self._parts("runs", [hour], self._run_hour, self._stamps([hour]))[0]
 
     def errors(self, hours: list[int]) -> ErrorPart:
         def read(h: int) -> ErrorPart:
@@ -205,3 +220,30 @@ def hour_usage(
             return Usage()
         whole = hours.nonempty(start_us, end_us)
         return hourly_usage(conn, project_id, start_us, end_us, hours.spans(whole), by_provider)
+
+
+def hour_durations(
+    conn: sqlite3.Connection,
+    project_id: str,
+    buckets: tuple[int, int, int],
+    cutoff_us: int,
+    cache: StatsCache,
+) -> list[tuple[int, list[int]]]:
+    """Per bucket of (start, end, interval), a whole number of hours long and on an hour, the
+    durations of the finished runs that started in it (ascending; empty buckets left out): the
+    percentile time series by run, from the same parts of whole hours as /stats."""
+    start_us, end_us, interval_us = buckets
+    since = _begin(cache)
+    out = []
+    with snapshot(conn):
+        hours = _Hours(conn, project_id, cache, since)
+        nonempty = hours.nonempty(start_us, end_us)
+        per_bucket: dict[int, list[int]] = {}
+        for h in nonempty:
+            per_bucket.setdefault(h - (h - start_us) % interval_us, []).append(h)
+        for bucket, whole in per_bucket.items():
+            part = hours.runs(whole) if len(whole) > 1 else hours.run_hour(whole[0])
+            durations = run_figures([part], cutoff_us).durations_us
+            if durations:
+                out.append((bucket, durations))
+    return out

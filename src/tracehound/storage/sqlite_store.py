@@ -15,12 +15,13 @@ from typing import IO, Any
 
 from tracehound.model import Span
 from tracehound.storage import sqlite_runs, sqlite_spans, sqlite_stats, sqlite_summary
+from tracehound.storage.hourly import HOUR_US
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
 from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, recent_durations, run_timings
 from tracehound.storage.sqlite_check import CheckReport, Progress, check
 from tracehound.storage.sqlite_schema import check_current, migrate
 from tracehound.storage.sqlite_stats import StatsFilter
-from tracehound.storage.sqlite_stats_hours import StatsCache
+from tracehound.storage.sqlite_stats_hours import StatsCache, hour_durations
 from tracehound.storage.sqlite_stats_parts import StatsData
 from tracehound.storage.sqlite_summary import SummaryData, SummarySelection
 from tracehound.storage.sqlite_timeseries import (
@@ -289,7 +290,14 @@ class SqliteStore:
         return bucket_aggregates(self._read(), q, self.cutoff_us())
 
     def timeseries_values(self, q: SeriesQuery) -> list[BucketValues]:
-        return bucket_values(self._read(), q, self.cutoff_us())
+        hourly = q.interval_us % HOUR_US == 0 and q.start_us % HOUR_US == 0
+        filtered = q.by_model or q.thread_ids or q.labels or q.model_name
+        if self.stats_cache is None or not hourly or filtered:
+            return bucket_values(self._read(), q, self.cutoff_us())
+        # Durations of runs by whole hours: the parts /stats keeps.
+        buckets = (q.start_us, q.end_us, q.interval_us)
+        cells = hour_durations(self._read(), q.project_id, buckets, self.cutoff_us(), self.stats_cache)
+        return [BucketValues(None, start, durations) for start, durations in cells]
 
     def tool_calls(self, project_id: str, start_us: int, end_us: int) -> list[ToolCalls]:
         return tool_calls(self._read(), project_id, start_us, end_us)
