@@ -48,19 +48,21 @@ class HourVersions:
 
     def begin(self, hours: Iterable[HourRef]) -> None:
         """Before COMMIT of a transaction that touched `hours`."""
-        with self._lock:
-            for h in hours:
-                self._stamp += 1
-                self._hours[h] = self._stamp
-                self._pending.add(h)
+        self._mark(hours, pending=True)
 
     def end(self, hours: Iterable[HourRef]) -> None:
         """After COMMIT (or ROLLBACK) of that transaction."""
+        self._mark(hours, pending=False)
+
+    def _mark(self, hours: Iterable[HourRef], pending: bool) -> None:
         with self._lock:
             for h in hours:
                 self._stamp += 1
                 self._hours[h] = self._stamp
-                self._pending.discard(h)
+                if pending:
+                    self._pending.add(h)
+                else:
+                    self._pending.discard(h)
 
     def stamp(self) -> int:
         """Take this before the read snapshot starts."""
