@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from analytics import time_get
+from analytics import cpu_s, time_get
 from dataset import MODELS, SpanRec, Spec, build_bodies, encode_request
 from run import _server
 
@@ -238,13 +238,6 @@ def thread_bodies(spans: int, seed: int) -> tuple[list[bytes], int]:
     if pending:
         bodies.append(encode_request(pending))
     return bodies, gen.spans
-
-
-def cpu_s(pid: int) -> float:
-    """CPU time (user + system) the process has used: less swayed than wall time by whatever
-    else the machine runs."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def post_all(otlp_url: str, bodies: list[bytes]) -> None:

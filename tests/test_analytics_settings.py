@@ -26,6 +26,7 @@ def test_serve_takes_the_analytics_bounds(tmp_path: Path) -> None:
             "TRACEHOUND_OUTLIER_MAX_SCAN": "500",
             "TRACEHOUND_OUTLIER_CACHE_TTL": "5",
             "TRACEHOUND_TIMESERIES_MAX_SERIES": "2",
+            "TRACEHOUND_STATS_CACHE_MB": "0",
         },
     )
     try:

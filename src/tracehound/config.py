@@ -28,6 +28,8 @@ class AnalyticsSettings:
     timeseries_max_series: int = 100
     # /stats: entries of `top_errors`.
     stats_top_errors: int = 10
+    # /stats: memory for the parts of whole past hours kept between requests (0: none).
+    stats_cache_mb: int = 64
 
 
 @dataclass(frozen=True, slots=True)

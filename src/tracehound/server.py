@@ -66,7 +66,11 @@ def _open_auth(settings: Settings) -> Authenticator:
 
 
 async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
-    store = SqliteStore(settings.resolved_data_dir, idle_timeout_s=settings.idle_timeout_s)
+    store = SqliteStore(
+        settings.resolved_data_dir,
+        idle_timeout_s=settings.idle_timeout_s,
+        stats_cache_bytes=settings.analytics.stats_cache_mb * 1024 * 1024,
+    )
     try:
         auth = _open_auth(settings)
     except BaseException:

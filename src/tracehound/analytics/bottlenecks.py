@@ -50,15 +50,14 @@ class Tree:
 def build_tree(spans: Sequence[SpanTiming]) -> Tree:
     start = [s.start_us for s in spans]
     finish = [s.finish_us if s.finish_us > s.start_us else s.start_us for s in spans]
-    index: dict[str, int] = {}
-    for i, s in enumerate(spans):
-        index.setdefault(s.span_id, i)  # of two spans with one id (a broken exporter), the first
+    # Of two spans with one id (a broken exporter), the first: built backwards, it is set last.
+    n = len(spans)
+    index = dict(zip([s.span_id for s in reversed(spans)], range(n - 1, -1, -1), strict=True))
     parents = [s.parent_span_id for s in spans]
     children: list[list[int]] = [[] for _ in spans]
     tops: list[int] = []
-    for i in sorted(range(len(spans)), key=start.__getitem__):
-        parent = parents[i]
-        p = index.get(parent) if parent is not None else None
+    for i in sorted(range(n), key=start.__getitem__):
+        p = index.get(parents[i])  # type: ignore[arg-type]  # None is no span's id
         if p is None or p == i:
             tops.append(i)
         else:
@@ -125,30 +124,49 @@ def critical_path(tree: Tree, run_start: int, run_end: int, span_ids: Sequence[s
     belongs to the span. Time a span owns outside its own interval (between an async child and
     the span, or the virtual span's time) is a gap. Of children ending together, the longer one
     is taken, then the lower span id."""
-    start, finish = tree.start, tree.finish
+    start, finish, children = tree.start, tree.finish, tree.children
     lo_ext, hi_ext, depth = _extents(tree)
     for i in tree.tops:
         run_start = min(run_start, lo_ext[i])
         run_end = max(run_end, hi_ext[i])
-    segments: list[tuple[int, int, int]] = []  # (from, to, owner), latest first
+    # Time is attributed latest first, in contiguous stretches: a span's own time adds to its
+    # entry; stretches of gap next to each other merge into one gap, [start, µs].
+    on_path: dict[int, int] = {}
+    gaps: list[list[int]] = []
+    after_gap = False  # the stretch attributed last (the next one later in time) was a gap
+
+    def gap(a: int, b: int) -> None:
+        nonlocal after_gap
+        if after_gap:
+            gaps[-1][0] = a
+            gaps[-1][1] += b - a
+        else:
+            gaps.append([a, b - a])
+            after_gap = True
 
     def attribute(node: int, a: int, b: int) -> None:
+        nonlocal after_gap
         if node == GAP:
-            segments.append((a, b, GAP))
+            gap(a, b)
             return
         s, f = start[node], finish[node]
         if b > f:
-            segments.append((max(a, f), b, GAP))
+            gap(max(a, f), b)
         x, y = max(a, s), min(b, f)
         if y > x:
-            segments.append((x, y, node))
+            on_path[node] += y - x
+            after_gap = False
         if a < s:
-            segments.append((a, min(b, s), GAP))
+            gap(a, min(b, s))
 
     def latest_first(kids: list[int]) -> list[int]:
         live = [k for k in kids if hi_ext[k] > lo_ext[k]]  # zero-length subtrees carry no time
         if len(live) > 1:
-            live.sort(key=lambda k: (-hi_ext[k], lo_ext[k], span_ids[k]))
+            # Decorated rather than a key function: a run's top may have thousands of children.
+            # The position keeps the sort stable.
+            keyed = [(-hi_ext[k], lo_ext[k], span_ids[k], n, k) for n, k in enumerate(live)]
+            keyed.sort()
+            live = [k for *_, k in keyed]
         return live
 
     # The span being walked: its children latest first, the next one to look at, the point t
@@ -156,7 +174,6 @@ def critical_path(tree: Tree, run_start: int, run_end: int, span_ids: Sequence[s
     # `stack`, each with its t already moved to the start of the child being walked.
     node, kids, pos, t, low = GAP, latest_first(tree.tops), 0, run_end, run_start
     stack: list[tuple[int, list[int], int, int, int]] = []
-    entered: list[int] = []
     while True:
         child = GAP
         while pos < len(kids) and t > low:
@@ -168,9 +185,16 @@ def critical_path(tree: Tree, run_start: int, run_end: int, span_ids: Sequence[s
         if child != GAP:
             if hi_ext[child] < t:
                 attribute(node, hi_ext[child], t)
+            if not children[child]:
+                # A leaf (most spans): its extent is itself, all of it on the path; the walk
+                # goes on in this span from the leaf's start.
+                on_path[child] = hi_ext[child] - lo_ext[child]
+                after_gap = False
+                t = lo_ext[child]
+                continue
             stack.append((node, kids, pos, lo_ext[child], low))
-            entered.append(child)
-            kids = latest_first(tree.children[child])
+            on_path[child] = 0
+            kids = latest_first(children[child])
             node, pos, t, low = child, 0, hi_ext[child], lo_ext[child]
             continue
         if t > low:
@@ -179,23 +203,13 @@ def critical_path(tree: Tree, run_start: int, run_end: int, span_ids: Sequence[s
             break
         node, kids, pos, t, low = stack.pop()
 
-    on_path = dict.fromkeys(entered, 0)
-    gaps: list[list[int]] = []  # [start, µs], contiguous gap segments merged
-    previous = None
-    for a, b, owner in reversed(segments):
-        if owner != GAP:
-            on_path[owner] += b - a
-        elif previous == GAP:
-            gaps[-1][1] += b - a
-        else:
-            gaps.append([a, b - a])
-        previous = owner
     # Spans in the order the walk reaches them in time (a parent before a child starting with
-    # it); a gap after any span that starts at the same instant.
-    keyed = [((lo_ext[i], depth[i], i), i, us) for i, us in on_path.items()]
-    keyed += [((a, len(start), 0), GAP, us) for a, us in gaps]
+    # it); a gap after any span that starts at the same instant. The keys are unique.
+    keyed = [(lo_ext[i], depth[i], i, i, us) for i, us in on_path.items()]
+    n = len(start)
+    keyed += [(a, n, 0, GAP, us) for a, us in gaps]
     keyed.sort()
-    return [(owner, us) for _, owner, us in keyed]
+    return [(owner, us) for _, _, _, owner, us in keyed]
 
 
 def _ms(us: int) -> float:

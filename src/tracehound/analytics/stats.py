@@ -5,11 +5,12 @@ defines every figure."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tracehound.analytics.percentiles import nearest_rank
-from tracehound.storage.sqlite_stats import ErrorHit, RunFigures, StatsData
+from tracehound.storage.sqlite_stats_parts import ErrorTally, RunFigures, StatsData
 from tracehound.storage.usage import Usage, UsageKey
 from tracehound.timeparse import Window
 
@@ -53,20 +54,14 @@ def _headline(r: RunFigures, full: bool) -> dict[str, Any]:
     return out
 
 
-def top_errors(hits: list[ErrorHit], limit: int) -> list[dict[str, Any]]:
+def top_errors(tallies: Mapping[str, ErrorTally], limit: int) -> list[dict[str, Any]]:
     """Messages by the number of error spans carrying them; the last run is the latest-starting
     one (ties: the greatest run id)."""
-    count: Counter[str] = Counter()
-    runs: Counter[str] = Counter()
-    last: dict[str, tuple[int, str]] = {}
-    for h in hits:
-        count[h.message] += h.n
-        runs[h.message] += 1
-        latest = (h.run_start_us, h.run_id)
-        if h.message not in last or latest > last[h.message]:
-            last[h.message] = latest
-    ordered = sorted(count, key=lambda m: (-count[m], m))[:limit]
-    return [{"message": m, "count": count[m], "runs": runs[m], "last_run_id": last[m][1]} for m in ordered]
+    ordered = sorted(tallies, key=lambda m: (-tallies[m].count, m))[:limit]
+    return [
+        {"message": m, "count": tallies[m].count, "runs": tallies[m].runs, "last_run_id": tallies[m].last[1]}
+        for m in ordered
+    ]
 
 
 @dataclass(slots=True)

@@ -91,6 +91,12 @@ def serve(
         _A.timeseries_max_series, "timeseries_max_series", "Largest max_series"
     ),
     stats_top_errors: int = _bound(_A.stats_top_errors, "stats_top_errors", "Entries of /stats top_errors"),
+    stats_cache_mb: int = typer.Option(
+        _A.stats_cache_mb,
+        min=0,
+        envvar="TRACEHOUND_STATS_CACHE_MB",
+        help="MB of past hours /stats keeps in memory (0: none)",
+    ),
     demo: bool = typer.Option(False, "--demo", help="Load the demo dataset through OTLP once started"),
     insecure: bool = typer.Option(
         False,
@@ -133,6 +139,7 @@ def serve(
             timeseries_max_buckets=timeseries_max_buckets,
             timeseries_max_series=timeseries_max_series,
             stats_top_errors=stats_top_errors,
+            stats_cache_mb=stats_cache_mb,
         ),
         insecure=insecure,
     )

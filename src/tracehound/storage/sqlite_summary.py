@@ -19,7 +19,8 @@ import orjson
 from tracehound.model import Finding
 from tracehound.storage.queries import ListFilter, SpanQuery
 from tracehound.storage.sqlite_spans import _span_where
-from tracehound.storage.sqlite_stats import _usage, snapshot
+from tracehound.storage.sqlite_stats import _usage
+from tracehound.storage.sqlite_stats_parts import snapshot
 from tracehound.storage.usage import Usage
 
 

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from tracehound.ids import hex_key, text_key
 from tracehound.model import Span, events_to_json, to_json
+from tracehound.storage.hour_cache import HourRef, HourVersions
 from tracehound.storage.hourly import (
     DURATION_INSERT,
     USAGE_UPSERT,
@@ -80,6 +81,9 @@ class _Batch:
         self.usage_hours: dict[HourKey, HourUsage] = {}
         self.llm_durations: list[tuple[object, ...]] = []
         self.findings: list[tuple[object, ...]] = []  # rows of span_findings, for new spans only
+        # What /stats' per-hour cache must forget (sqlite_stats_hours.py): the hours of the
+        # spans written and un-counted, and the start hours, old and new, of the runs changed.
+        self.hours: set[HourRef] = set()
         self._resource_ids: dict[int, int] = {}
         self._thread_keys: dict[str, int] = {}
         self._resource_text_ids: dict[str, int] = {}
@@ -133,8 +137,11 @@ class _Batch:
         return delta
 
 
-def write_spans(conn: sqlite3.Connection, spans: list[Span]) -> WriteResult:
-    """Store `spans` and fold them into the rollups, in one transaction.
+def write_spans(
+    conn: sqlite3.Connection, spans: list[Span], versions: HourVersions | None = None
+) -> WriteResult:
+    """Store `spans` and fold them into the rollups, in one transaction, stamping in `versions`
+    the hours it touched, before and after COMMIT.
 
     A span already stored (an exporter retry) is skipped and counted as a duplicate, so rollups
     never count it twice. De-duplication reads each trace's stored spans, which is safe because
@@ -159,9 +166,17 @@ def write_spans(conn: sqlite3.Connection, spans: list[Span]) -> WriteResult:
             "INSERT OR IGNORE INTO resources (id, attributes) VALUES (?, ?)", list(batch.resources.items())
         )
         _apply(conn, batch)
-        conn.execute("COMMIT")
+        if versions is None:
+            conn.execute("COMMIT")
+        else:
+            versions.begin(batch.hours)
+            try:
+                conn.execute("COMMIT")
+            finally:
+                versions.end(batch.hours)
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     return WriteResult(inserted=len(rows), duplicates=len(spans) - len(rows))
 
@@ -258,6 +273,7 @@ def _uncount(
         batch.thread(project, r.thread_id).add_usage(*usage, sign=-1)
     hour = batch.hour_usage(project, r.start_time_us, r.model, r.provider)
     hour.add(*usage, unpriced=r.cost_source == "unpriced", sign=-1)
+    batch.hours.add((project, hour_of(r.start_time_us)))
 
 
 def _duration_row(span: Span, trace_key: int, span_key: object) -> tuple[object, ...]:
@@ -336,6 +352,7 @@ def _fold(span: Span, counted: bool, batch: _Batch) -> None:
     if span.label:
         batch.labels[(project, span.label)] += 1
     batch.project_spans[project] += 1
+    batch.hours.add((project, hour_of(span.start_time_us)))
     if counted:
         usage = (span.cost, span.input_tokens, span.output_tokens, span.cached_tokens)
         run.add_usage(*usage)
@@ -345,20 +362,21 @@ def _fold(span: Span, counted: bool, batch: _Batch) -> None:
         hour.add(*usage, unpriced=span.cost_source == "unpriced")
 
 
-def _stored_sets(
+def _stored(
     conn: sqlite3.Connection, table: str, key: str, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], str]:
-    out: dict[tuple[str, str], str] = {}
+) -> dict[tuple[str, str], tuple[str, int]]:
+    """The stored `sets` and start of the rollups `keys` name (those that exist)."""
+    out: dict[tuple[str, str], tuple[str, int]] = {}
     for project in {p for p, _ in keys}:
         ids = [k for p, k in keys if p == project]
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(
-                f"SELECT {key}, sets FROM {table} WHERE project_id = ? AND {key} IN ({marks})",
+                f"SELECT {key}, sets, start_time_us FROM {table} WHERE project_id = ? AND {key} IN ({marks})",
                 (project, *chunk),
             )
-            out.update(((project, k), sets) for k, sets in rows)
+            out.update(((project, k), (sets, start)) for k, sets, start in rows)
     return out
 
 
@@ -369,10 +387,17 @@ def _apply(conn: sqlite3.Connection, batch: _Batch) -> None:
     )
     for table, key, deltas, facet_table, filtered in rollups:
         grown = [k for k, d in deltas.items() if d.span_count]
-        stored = _stored_sets(conn, table, key, grown)
+        stored = _stored(conn, table, key, grown)
+        if table == "runs":
+            # A run's figures count in its start hour, which an earlier span arriving late moves.
+            moved = _stored(conn, table, key, [k for k, d in deltas.items() if not d.span_count])
+            batch.hours.update((p, hour_of(start)) for (p, _), (_, start) in (stored | moved).items())
         conn.executemany(
             upsert_sql(table, key),
-            [deltas[k].row(*k, merge_sets(stored.get(k), deltas[k].facets)) for k in grown],
+            [
+                deltas[k].row(*k, merge_sets(stored[k][0] if k in stored else None, deltas[k].facets))
+                for k in grown
+            ],
         )
         conn.executemany(
             usage_update_sql(table, key),
