@@ -36,9 +36,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import harness
 from analytics import cpu_s, time_get
 from dataset import MODELS, SpanRec, Spec, build_bodies, encode_request
-from run import _server
 
 from tracehound.analytics.percentiles import nearest_rank
 from tracehound.conventions.semantic import detect
@@ -346,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         bodies, results["thread_spans"] = thread_bodies(args.thread_spans, args.seed)
         results["thread_bytes"] = sum(map(len, bodies))
         background = build_bodies(Spec(spans=args.background_spans)) if args.background_spans else None
-        with _server(work, time.monotonic() + 1800) as (proc, api_url, otlp_url):
+        with harness.server(work, time.monotonic() + 1800) as running:
+            proc, api_url, otlp_url = running.process, running.api, running.otlp_http
             if background is not None:
                 print(f"sending {background.stats.spans:,} background spans ...", flush=True)
                 post_all(otlp_url, background.bodies)
