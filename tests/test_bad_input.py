@@ -169,3 +169,18 @@ def test_bad_bodies(server: Server) -> None:
     assert r.status_code == 400
     r = httpx.post(f"{server.api}/threads", json={"limit": -1})
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "needle"),
+    [
+        # Found by tests/test_fuzz_api.py: these were read as 0, 1 and 5.
+        ("/threads", {"offset": False}, "offset"),
+        ("/group/batch-spans", {"groups": [{"time_bucket": True}]}, "groups.0.time_bucket"),
+        ("/group/batch-spans", {"groups": [], "spans_per_group": "5"}, "spans_per_group"),
+    ],
+)
+def test_body_numbers_are_strict(server: Server, path: str, body: dict[str, object], needle: str) -> None:
+    r = httpx.post(f"{server.api}{path}", json=body)
+    assert r.status_code == 400, r.text
+    assert needle in r.json()["message"]
