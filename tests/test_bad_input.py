@@ -19,6 +19,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from tests.conftest import Server
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
+JSON = {"content-type": "application/json"}
 
 
 def _request(*spans: Span) -> ExportTraceServiceRequest:
@@ -57,7 +58,20 @@ def _error_message(r: httpx.Response) -> str:
         (b"{}", {"content-type": "text/plain"}, 415, "unsupported Content-Type"),
         (b"not json", {"content-type": "application/json"}, 400, "malformed JSON"),
         (b"[1, 2]", {"content-type": "application/json"}, 400, "must be an object"),
-        (b'{"resourceSpans": "nope"}', {"content-type": "application/json"}, 400, "invalid OTLP/JSON"),
+        (b'{"resourceSpans": "nope"}', {"content-type": "application/json"}, 400, "must be an array"),
+        # Found by tests/test_fuzz_api.py: a string where a message goes was read as an empty one.
+        (
+            b'{"resourceSpans": ["AAA"]}',
+            JSON,
+            400,
+            "request.resourceSpans[0] must be an object, got a string",
+        ),
+        (
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"status": 3}]}]}]}',
+            JSON,
+            400,
+            "resourceSpans[0].scopeSpans[0].spans[0].status must be an object, got a number",
+        ),
         (b"\x1f\x8b\x08\x00 corrupt", {**PROTOBUF, "content-encoding": "gzip"}, 400, "corrupt gzip"),
         (
             gzip.compress(b"x" * 1000, mtime=0)[:20],
