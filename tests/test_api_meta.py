@@ -219,6 +219,13 @@ def test_openapi_documents_every_path(server: Server) -> None:
         (p, m) for p, ops in doc["paths"].items() for m, op in ops.items() if "422" in op["responses"]
     ]
     assert "HTTPValidationError" not in doc["components"]["schemas"]
+    # The OTLP receiver reads raw bytes; its body and answers are documented by hand.
+    export = doc["paths"]["/v1/traces"]["post"]
+    both = {"application/x-protobuf", "application/json"}
+    assert set(export["requestBody"]["content"]) == both
+    assert {code: set(r["content"]) for code, r in export["responses"].items()} == {
+        code: both for code in ("200", "400", "413", "415", "503")
+    }
 
 
 def exact(model: type[BaseModel], body: Any) -> None:

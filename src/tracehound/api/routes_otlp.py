@@ -12,8 +12,9 @@ from fastapi.responses import Response
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from tracehound.api import otlp_schema
 from tracehound.api.context import ctx
-from tracehound.api.schemas import ERRORS, ExportResponse
+from tracehound.api.schemas import ExportResponse
 from tracehound.ingest import IngestResult
 from tracehound.otlp.decode import JSON, PROTOBUF, OtlpError
 
@@ -69,7 +70,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
 @router.post(
     "/v1/traces",
     response_model=ExportResponse,
-    responses={**ERRORS, 413: ERRORS[400], 415: ERRORS[400]},
+    responses=otlp_schema.RESPONSES,
+    openapi_extra=otlp_schema.REQUEST_BODY,
     summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)",
 )
 async def export_traces(request: Request) -> Response:
