@@ -84,7 +84,7 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
         data_dir=data_dir,
         log=log,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # generous: CI machines are shared
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text()}")
