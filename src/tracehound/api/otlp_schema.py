@@ -59,7 +59,6 @@ _ATTRIBUTES: dict[str, Any] = {
     "items": {
         "type": "object",
         "properties": {"key": {"type": "string"}, "value": _ANY_VALUE},
-        "required": ["key"],
     },
 }
 
@@ -90,7 +89,7 @@ _SPAN: dict[str, Any] = {
         },
         "status": {"type": "object", "properties": {"code": _ENUM, "message": {"type": "string"}}},
     },
-    "required": ["traceId", "spanId"],
+    "description": "A span without a valid traceId and spanId is rejected alone, in partialSuccess",
 }
 
 _EXPORT_REQUEST: dict[str, Any] = _nullable_fields(
