@@ -132,6 +132,13 @@ def test_grpc_rejections(server: Server) -> None:
             _request(_span(span_id=b"\x01"), _span(trace_id=uuid.uuid4().bytes)), timeout=10
         )
         assert response.partial_success.rejected_spans == 1
+        # Found by tests/test_fuzz_ingest.py: bytes that are not protobuf were answered UNKNOWN,
+        # with the name of a Python exception.
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+        with pytest.raises(grpc.RpcError) as info:
+            export(b"\xff\xff\xff\x0f garbage", timeout=10)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "malformed protobuf ExportTraceServiceRequest" in (info.value.details() or "")
 
 
 @pytest.mark.parametrize(
