@@ -36,3 +36,14 @@ def fuzz_settings(ci: int = CI_EXAMPLES) -> settings:
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     )
+
+
+def protobuf_field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field, written by hand: to send what the protobuf API
+    refuses to build (messages nested past its limit, fields cut short)."""
+    size, length = len(payload), b""
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        length += bytes([byte | (0x80 if size else 0)])
+        if not size:
+            return bytes([number << 3 | 2]) + length + payload

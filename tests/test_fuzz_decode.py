@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from tests.fuzz import fuzz_settings
+from tests.fuzz import fuzz_settings, protobuf_field
 from tracehound.conventions import normalize
 from tracehound.conventions.base import MAX_COST, MAX_COUNT
 from tracehound.model import (
@@ -314,27 +314,18 @@ def test_valid_protobuf_with_hostile_values(spans: list[Span], resource: dict[st
         assert [s.span_id for s in over_http.spans] == [s.span_id for s in direct.spans]
 
 
-def _field(number: int, payload: bytes) -> bytes:
-    """One length-delimited protobuf field, written by hand: the Python API refuses to build
-    messages deeper than protobuf's limit, and the point is to send one."""
-    size, length = len(payload), b""
-    while True:
-        byte, size = size & 0x7F, size >> 7
-        length += bytes([byte | (0x80 if size else 0)])
-        if not size:
-            return bytes([number << 3 | 2]) + length + payload
-
-
 @fuzz_settings()
 @given(st.integers(20, 400))
 def test_deeply_nested_protobuf_values(depth: int) -> None:
     value = AnyValue(string_value="leaf").SerializeToString()
     for _ in range(depth):  # AnyValue.array_value (5) -> ArrayValue.values (1) -> AnyValue
-        value = _field(5, _field(1, value))
-    attribute = _field(1, b"deep") + _field(2, value)  # KeyValue
+        value = protobuf_field(5, protobuf_field(1, value))
+    attribute = protobuf_field(1, b"deep") + protobuf_field(2, value)  # KeyValue
     span = Span(trace_id=b"\1" * 16, span_id=b"\2" * 8, name="s").SerializeToString()
-    span += _field(9, attribute)  # Span.attributes
-    body = _field(1, _field(2, _field(2, span)))  # request.resource_spans.scope_spans.spans
+    span += protobuf_field(9, attribute)  # Span.attributes
+    body = protobuf_field(
+        1, protobuf_field(2, protobuf_field(2, span))
+    )  # request.resource_spans.scope_spans.spans
     result = decode(body, PROTOBUF)
     if depth * 2 + 5 > 100:
         assert result is None  # over protobuf's depth limit: rejected, never a crash
