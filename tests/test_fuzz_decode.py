@@ -25,25 +25,16 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from tests.fuzz import fuzz_settings, protobuf_field
+from tracehound import model
 from tracehound.conventions import normalize
 from tracehound.conventions.base import MAX_COST, MAX_COUNT
-from tracehound.model import (
-    KIND_AGENT,
-    KIND_CHAIN,
-    KIND_EMBEDDING,
-    KIND_LLM,
-    KIND_OTHER,
-    KIND_RETRIEVER,
-    KIND_TOOL,
-    RawSpan,
-    SpanEvent,
-)
+from tracehound.model import RawSpan, SpanEvent
 from tracehound.model import Span as TypedSpan
 from tracehound.otlp.decode import JSON, PROTOBUF, OtlpError, decompress
 from tracehound.otlp.normalizing import Normalized, normalize_body, normalize_request, pack, unpack
 
 MAX_BYTES = 64 * 1024
-KINDS = {KIND_LLM, KIND_TOOL, KIND_AGENT, KIND_CHAIN, KIND_RETRIEVER, KIND_EMBEDDING, KIND_OTHER}
+KINDS = {value for name, value in vars(model).items() if name.startswith("KIND_")}
 HEX = "0123456789abcdef"
 
 # Every attribute some mapper reads (tracehound/conventions), by convention.
