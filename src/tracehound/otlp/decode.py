@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,23 +118,29 @@ def _check_messages(value: Any, descriptor: Descriptor, path: str, depth: int) -
         raise OtlpError(400, f"{where}: nested more than {MAX_JSON_DEPTH} levels deep")
     if not isinstance(value, dict):
         raise OtlpError(400, f"{path} must be an object, got {_json_type(value)}")
-    for fd in descriptor.fields:
-        sub = fd.message_type
-        if sub is None:
-            continue
-        item = value.get(fd.json_name, value.get(fd.name))
-        where = f"{path}.{fd.json_name}"
+    for json_name, name, sub, repeated in _message_fields(descriptor):
+        item = value.get(json_name, value.get(name))
         if item is None:
             continue
-        if not fd.is_repeated:
-            _check_messages(item, sub, where, depth + 1)
+        if not repeated:
+            _check_messages(item, sub, f"{path}.{json_name}", depth + 1)
             continue
         if not isinstance(item, list):
-            raise OtlpError(400, f"{where} must be an array, got {_json_type(item)}")
+            raise OtlpError(400, f"{path}.{json_name} must be an array, got {_json_type(item)}")
         for i, element in enumerate(item):
             # A null element is left to ParseDict, which rejects it with its own message.
             if element is not None:
-                _check_messages(element, sub, f"{where}[{i}]", depth + 1)
+                _check_messages(element, sub, f"{path}.{json_name}[{i}]", depth + 1)
+
+
+@functools.cache
+def _message_fields(descriptor: Descriptor) -> tuple[tuple[str, str, Descriptor, bool], ...]:
+    # Only the message-typed fields, looked up once per message type: the walk runs per value.
+    return tuple(
+        (fd.json_name, fd.name, fd.message_type, fd.is_repeated)
+        for fd in descriptor.fields
+        if fd.message_type is not None
+    )
 
 
 _ID_KEYS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
