@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run demo test lint typecheck check bench bench-quick bench-analytics bench-summary load load-quick fuzz clean
+.PHONY: help install run demo test fuzz lint typecheck check bench bench-quick bench-analytics bench-summary load load-quick clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,12 @@ test: $(STAMP)  ## Run the whole test suite, with lint and type checks
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -q
+
+FUZZ_EXAMPLES ?= 200
+FUZZ_TESTS := tests/test_fuzz_api.py tests/test_fuzz_decode.py tests/test_fuzz_ingest.py tests/test_sql_injection.py
+
+fuzz: $(STAMP)  ## The fuzz tests with a long budget, FUZZ_EXAMPLES=200 per property (many minutes)
+	TRACEHOUND_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -n 2 -q --timeout=0 --durations=10 $(FUZZ_TESTS)
 
 lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check src tests bench

@@ -235,6 +235,9 @@ def test_status_model_text_and_sort(world: World, wapi: httpx.Client) -> None:
     assert limited and {s["run_id"] for s in limited} == {"6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"}
     assert spans_of(wapi, "/spans", {"text": "rate_limited"})["pagination"]["total"] == 0
     assert spans_of(wapi, "/spans", {"text": "%"})["pagination"]["total"] == 0
+    # Found by tests/test_sql_injection.py: SQLite's LIKE stopped at the NUL and matched all.
+    assert spans_of(wapi, "/spans", {"text": "\x00"})["pagination"]["total"] == 0
+    assert spans_of(wapi, "/spans", {"text": "rate\x00"})["pagination"]["total"] == 0
 
 
 @pytest.mark.parametrize(

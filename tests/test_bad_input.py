@@ -19,6 +19,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from tests.conftest import Server
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
+JSON = {"content-type": "application/json"}
 
 
 def _request(*spans: Span) -> ExportTraceServiceRequest:
@@ -57,7 +58,20 @@ def _error_message(r: httpx.Response) -> str:
         (b"{}", {"content-type": "text/plain"}, 415, "unsupported Content-Type"),
         (b"not json", {"content-type": "application/json"}, 400, "malformed JSON"),
         (b"[1, 2]", {"content-type": "application/json"}, 400, "must be an object"),
-        (b'{"resourceSpans": "nope"}', {"content-type": "application/json"}, 400, "invalid OTLP/JSON"),
+        (b'{"resourceSpans": "nope"}', {"content-type": "application/json"}, 400, "must be an array"),
+        # Found by tests/test_fuzz_api.py: a string where a message goes was read as an empty one.
+        (
+            b'{"resourceSpans": ["AAA"]}',
+            JSON,
+            400,
+            "request.resourceSpans[0] must be an object, got a string",
+        ),
+        (
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"status": 3}]}]}]}',
+            JSON,
+            400,
+            "resourceSpans[0].scopeSpans[0].spans[0].status must be an object, got a number",
+        ),
         (b"\x1f\x8b\x08\x00 corrupt", {**PROTOBUF, "content-encoding": "gzip"}, 400, "corrupt gzip"),
         (
             gzip.compress(b"x" * 1000, mtime=0)[:20],
@@ -120,6 +134,13 @@ def test_grpc_rejections(server: Server) -> None:
             _request(_span(span_id=b"\x01"), _span(trace_id=uuid.uuid4().bytes)), timeout=10
         )
         assert response.partial_success.rejected_spans == 1
+        # Found by tests/test_fuzz_ingest.py: bytes that are not protobuf were answered UNKNOWN,
+        # with the name of a Python exception.
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+        with pytest.raises(grpc.RpcError) as info:
+            export(b"\xff\xff\xff\x0f garbage", timeout=10)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "malformed protobuf ExportTraceServiceRequest" in (info.value.details() or "")
 
 
 @pytest.mark.parametrize(
@@ -174,3 +195,18 @@ def test_bad_bodies(server: Server) -> None:
     assert r.status_code == 400
     r = httpx.post(f"{server.api}/threads", json={"limit": -1})
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "needle"),
+    [
+        # Found by tests/test_fuzz_api.py: these were read as 0, 1 and 5.
+        ("/threads", {"offset": False}, "offset"),
+        ("/group/batch-spans", {"groups": [{"time_bucket": True}]}, "groups.0.time_bucket"),
+        ("/group/batch-spans", {"groups": [], "spans_per_group": "5"}, "spans_per_group"),
+    ],
+)
+def test_body_numbers_are_strict(server: Server, path: str, body: dict[str, object], needle: str) -> None:
+    r = httpx.post(f"{server.api}{path}", json=body)
+    assert r.status_code == 400, r.text
+    assert needle in r.json()["message"]

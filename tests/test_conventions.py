@@ -825,3 +825,24 @@ def test_project_resolution() -> None:
     assert norm("model_call", attrs).project_id == "from-attribute"
     assert norm("chat gpt-4o", genai_chat()).project_id == "default"
     assert norm("chat gpt-4o", genai_chat(**{"vllora.project_id": 5})).project_id == "default"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [
+        ("gen_ai.usage.input_tokens", "9" * 30, "input_tokens"),
+        ("gen_ai.usage.output_tokens", 2**63 - 1, "output_tokens"),
+        ("llm.token_count.prompt", "1e300", "input_tokens"),
+        ("gen_ai.usage.cost", 1e308, "cost"),
+        ("llm.cost.total", "1e300", "cost"),
+    ],
+)
+def test_huge_counts_and_costs_are_not_taken(key: str, value: Any, field: str) -> None:
+    # Found by tests/test_fuzz_decode.py: a 30-digit count cannot be stored in SQLite, and sums
+    # of counts near 2**63, or of costs near 1e308, overflow (SUM fails, TOTAL gives infinity).
+    llm = {"gen_ai.operation.name": "chat", "openinference.span.kind": "LLM"}
+    span = norm("chat", {**llm, key: value})
+    assert getattr(span, field) is None
+    assert span.attributes[key] == value  # kept as sent
+    largest = norm("chat", {**llm, key: 10**12 if "token" in key else 1e9})
+    assert getattr(largest, field) is not None

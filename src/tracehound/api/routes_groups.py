@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictInt
 
 from tracehound.api import params
 from tracehound.api.context import AppContext, ctx
@@ -90,13 +90,14 @@ def group_spans(
 
 
 class GroupIdentifier(BaseModel):
-    """One of {time_bucket, bucket_size}, {thread_id} or {run_id}; camelCase accepted."""
+    """One of {time_bucket, bucket_size}, {thread_id} or {run_id}; camelCase accepted. Numbers
+    are strict, as in vLLora: `true` or "5" is an error, not 1 or 5."""
 
     model_config = ConfigDict(extra="ignore")
-    time_bucket: int | None = Field(
+    time_bucket: StrictInt | None = Field(
         None, ge=0, le=params.MAX_TIME_US, validation_alias=AliasChoices("time_bucket", "timeBucket")
     )
-    bucket_size: int | None = Field(None, validation_alias=AliasChoices("bucket_size", "bucketSize"))
+    bucket_size: StrictInt | None = Field(None, validation_alias=AliasChoices("bucket_size", "bucketSize"))
     thread_id: str | None = Field(None, validation_alias=AliasChoices("thread_id", "threadId"))
     run_id: str | None = Field(None, validation_alias=AliasChoices("run_id", "runId"))
 
@@ -104,7 +105,7 @@ class GroupIdentifier(BaseModel):
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     groups: list[GroupIdentifier]
-    spans_per_group: int = Field(100, validation_alias=AliasChoices("spans_per_group", "spansPerGroup"))
+    spans_per_group: StrictInt = Field(100, validation_alias=AliasChoices("spans_per_group", "spansPerGroup"))
     labels: str | None = None
 
 

@@ -12,9 +12,10 @@ from fastapi.responses import Response
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from tracehound.api import otlp_schema
 from tracehound.api.auth import principal
 from tracehound.api.context import ctx
-from tracehound.api.schemas import ERRORS, ErrorBody, ExportResponse
+from tracehound.api.schemas import ExportResponse
 from tracehound.auth import Forbidden, check_ingest, ingest_project
 from tracehound.ingest import IngestResult
 from tracehound.otlp.decode import JSON, PROTOBUF, OtlpError
@@ -71,12 +72,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
 @router.post(
     "/v1/traces",
     response_model=ExportResponse,
-    responses={
-        **ERRORS,
-        403: {"model": ErrorBody, "description": "The API key may not write to this project"},
-        413: ERRORS[400],
-        415: ERRORS[400],
-    },
+    responses=otlp_schema.RESPONSES,
+    openapi_extra=otlp_schema.REQUEST_BODY,
     summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)",
 )
 async def export_traces(request: Request) -> Response:

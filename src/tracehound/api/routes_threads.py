@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictInt
 
 from tracehound.api import params
 from tracehound.api.context import AppContext, ctx
@@ -19,12 +19,13 @@ router = APIRouter(tags=["threads"])
 
 
 class ThreadListBody(BaseModel):
-    """vLLora's body; `order_by` is accepted but threads are always newest first."""
+    """vLLora's body; `order_by` is accepted but threads are always newest first. Numbers are
+    strict, as in vLLora: `false` is an error, not 0."""
 
     model_config = ConfigDict(extra="ignore")
     order_by: list[Any] | None = None
-    limit: int = 50
-    offset: int = 0
+    limit: StrictInt = 50
+    offset: StrictInt = 0
 
 
 def _threads(request: Request, c: AppContext, limit: int, offset: int) -> JSONResponse:

@@ -3,12 +3,16 @@ the way instrumentations actually send them (numbers as strings, JSON inside str
 
 from __future__ import annotations
 
-import math
 from typing import Any, Protocol
 
 import orjson
 
 from tracehound.model import RawSpan, Span
+
+# Larger values are corrupt, not counts or prices: a trillion tokens or a billion dollars for
+# one call. The bounds keep every sum over spans finite and inside SQLite's 64-bit integers.
+MAX_COUNT = 10**12
+MAX_COST = 1e9
 
 
 class Mapper(Protocol):
@@ -93,14 +97,14 @@ def decide(span: Span, name: str, value: Any, rule: str) -> bool:
 
 
 def as_count(value: Any) -> int | None:
-    """A token count: a non-negative integer, possibly sent as a string."""
+    """A token count: an integer from 0 to MAX_COUNT, possibly sent as a string."""
     n = as_int(value)
-    return n if n is not None and n >= 0 else None
+    return n if n is not None and 0 <= n <= MAX_COUNT else None
 
 
 def as_money(value: Any) -> float | None:
-    """A cost in USD: finite and non-negative, possibly sent as a string."""
+    """A cost in USD: from 0 to MAX_COST, possibly sent as a string."""
     f = as_float(value)
-    if f is None or not (0.0 <= f < math.inf):
+    if f is None or not (0.0 <= f <= MAX_COST):
         return None
     return f

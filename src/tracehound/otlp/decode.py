@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
@@ -90,6 +92,7 @@ def parse_request(body: bytes, content_type: str | None) -> ExportTraceServiceRe
             raise OtlpError(400, f"malformed JSON: {exc}") from None
         if not isinstance(doc, dict):
             raise OtlpError(400, "OTLP/JSON body must be an object with resourceSpans")
+        _check_messages(doc, ExportTraceServiceRequest.DESCRIPTOR, "request", 0)
         _hex_ids_to_base64(doc)
         try:
             json_format.ParseDict(doc, request, ignore_unknown_fields=True)
@@ -97,6 +100,50 @@ def parse_request(body: bytes, content_type: str | None) -> ExportTraceServiceRe
             raise OtlpError(400, f"invalid OTLP/JSON ExportTraceServiceRequest: {exc}") from None
         return request
     raise OtlpError(415, f"unsupported Content-Type {content_type!r}: use {PROTOBUF} or {JSON}")
+
+
+# protobuf's own limit for ParseDict, checked first to say where.
+MAX_JSON_DEPTH = 100
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number"
+    )
+
+
+def _check_messages(value: Any, descriptor: Descriptor, path: str, depth: int) -> None:
+    """Every message in the document is an object and every repeated field an array. ParseDict
+    takes a string where a message goes for an empty message (it iterates the characters as
+    field names, which ignore_unknown_fields skips), and reports other mistakes without a path."""
+    if depth > MAX_JSON_DEPTH:
+        where = path if len(path) <= 120 else f"{path[:60]}...{path[-60:]}"
+        raise OtlpError(400, f"{where}: nested more than {MAX_JSON_DEPTH} levels deep")
+    if not isinstance(value, dict):
+        raise OtlpError(400, f"{path} must be an object, got {_json_type(value)}")
+    for json_name, name, sub, repeated in _message_fields(descriptor):
+        item = value.get(json_name, value.get(name))
+        if item is None:
+            continue
+        if not repeated:
+            _check_messages(item, sub, f"{path}.{json_name}", depth + 1)
+            continue
+        if not isinstance(item, list):
+            raise OtlpError(400, f"{path}.{json_name} must be an array, got {_json_type(item)}")
+        for i, element in enumerate(item):
+            # A null element is left to ParseDict, which rejects it with its own message.
+            if element is not None:
+                _check_messages(element, sub, f"{path}.{json_name}[{i}]", depth + 1)
+
+
+@functools.cache
+def _message_fields(descriptor: Descriptor) -> tuple[tuple[str, str, Descriptor, bool], ...]:
+    # Only the message-typed fields, looked up once per message type: the walk runs per value.
+    return tuple(
+        (fd.json_name, fd.name, fd.message_type, fd.is_repeated)
+        for fd in descriptor.fields
+        if fd.message_type is not None
+    )
 
 
 _ID_KEYS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")

@@ -16,9 +16,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from tracehound.auth import Authenticator, Forbidden, check_ingest, ingest_project
 from tracehound.ingest import Ingestor, Overloaded
-from tracehound.otlp.decode import OtlpError
+from tracehound.otlp.decode import PROTOBUF, OtlpError, parse_request
 from tracehound.otlp.grpc_auth import RequireKey, current_principal
 
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 Metadata = tuple[tuple[str, str | bytes], ...]
 
 
@@ -49,15 +50,26 @@ def _status(exc: OtlpError) -> tuple[grpc.StatusCode, Metadata]:
     return grpc.StatusCode.RESOURCE_EXHAUSTED, metadata
 
 
+def _deserialize(data: bytes) -> ExportTraceServiceRequest | OtlpError:
+    """The request, or why it cannot be read: raised here, grpcio would answer UNKNOWN with a
+    Python exception's name, where a malformed request is INVALID_ARGUMENT."""
+    try:
+        return parse_request(data, PROTOBUF)
+    except OtlpError as exc:
+        return exc
+
+
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
 
     async def Export(
         self,
-        request: ExportTraceServiceRequest,
+        request: ExportTraceServiceRequest | OtlpError,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> ExportTraceServiceResponse:
+        if isinstance(request, OtlpError):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
         key = current_principal.get()
         try:
             project = ingest_project(key, (_metadata(context, "x-project-id") or "").strip() or None)
@@ -88,7 +100,13 @@ def create_grpc_server(
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
         ],
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingestor), server)  # type: ignore[no-untyped-call]
+    # Registered by hand rather than with add_TraceServiceServicer_to_server, for _deserialize.
+    export = grpc.unary_unary_rpc_method_handler(
+        TraceService(ingestor).Export,
+        request_deserializer=_deserialize,
+        response_serializer=ExportTraceServiceResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Export": export}),))
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind OTLP/gRPC to {host}:{port}")

@@ -139,7 +139,11 @@ def _span_where(conn: sqlite3.Connection, q: SpanQuery) -> _Where:
         where.add("is_error = ?", int(q.status == "error"))
     if q.models:
         where.add_in("model", q.models)
-    if q.text:
+    if q.text and "\x00" in q.text:
+        # SQLite's LIKE ends the pattern at a NUL, which then matched every span; attributes are
+        # stored as JSON, where a NUL is written \u0000, so no span contains one.
+        where.add("0")
+    elif q.text:
         where.add("attributes LIKE ? ESCAPE '\\'", f"%{_like_literal(q.text)}%")
     return where
 
