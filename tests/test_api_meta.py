@@ -226,7 +226,7 @@ def test_openapi_documents_every_path(server: Server) -> None:
     both = {"application/x-protobuf", "application/json"}
     assert set(export["requestBody"]["content"]) == both
     assert {code: set(r["content"]) for code, r in export["responses"].items()} == {
-        code: both for code in ("200", "400", "413", "415", "503")
+        code: both for code in ("200", "400", "403", "413", "415", "503")
     }
 
 

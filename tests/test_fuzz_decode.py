@@ -32,9 +32,12 @@ from tracehound.conventions.base import MAX_COST, MAX_COUNT
 from tracehound.model import RawSpan, SpanEvent
 from tracehound.model import Span as TypedSpan
 from tracehound.otlp.decode import JSON, PROTOBUF, OtlpError, decompress
+from tracehound.otlp.limits import Limits
 from tracehound.otlp.normalizing import Normalized, normalize_body, normalize_request, pack, unpack
 
 MAX_BYTES = 64 * 1024
+# The server's limits, with a small decompression cap so that bombs are cheap to find.
+LIMITS = Limits(max_decompressed_bytes=MAX_BYTES)
 KINDS = {value for name, value in vars(model).items() if name.startswith("KIND_")}
 HEX = "0123456789abcdef"
 
@@ -109,7 +112,7 @@ def decode(body: bytes, content_type: str, encoding: str | None = None) -> Norma
     """The HTTP receiver's whole path, as the decoding process runs it (including the pickling
     form); None when the request was rejected, which must be a clear OtlpError."""
     try:
-        result = normalize_body(body, content_type, encoding, "fuzz", MAX_BYTES)
+        result = normalize_body(body, content_type, encoding, "fuzz", LIMITS)
     except OtlpError as exc:
         assert_rejection(exc)
         return None
@@ -151,7 +154,7 @@ def test_random_bytes_as_json(body: bytes, content_type: str) -> None:
 )
 def test_random_bytes_any_encoding_and_type(body: bytes, encoding: str | None, content_type: str) -> None:
     try:
-        result = normalize_body(body, content_type, encoding, None, MAX_BYTES)
+        result = normalize_body(body, content_type, encoding, None, LIMITS)
     except OtlpError as exc:
         assert_rejection(exc)
     else:
@@ -295,7 +298,7 @@ def _ids_ok(span: Span) -> bool:
 @given(st.lists(otlp_spans(), min_size=1, max_size=4), ATTRIBUTES)
 def test_valid_protobuf_with_hostile_values(spans: list[Span], resource: dict[str, Any]) -> None:
     request = _request(spans, resource)
-    direct = normalize_request(request, None)  # the gRPC path: an already parsed message
+    direct = normalize_request(request, None, LIMITS)  # the gRPC path: an already parsed message
     check(direct)
     assert [s.span_id for s in direct.spans] == [s.span_id.hex() for s in spans if _ids_ok(s)]
     assert direct.rejected == sum(not _ids_ok(s) for s in spans)
