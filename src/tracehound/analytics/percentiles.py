@@ -21,7 +21,11 @@ def percentiles(values: Sequence[float], ps: Sequence[float]) -> list[float | No
     return [nearest_rank(ordered, p) for p in ps]
 
 
+def to_ms(us: float | None) -> float | None:
+    """µs as stored, in ms as every answer reports durations."""
+    return None if us is None else us / 1000
+
+
 def nearest_rank_ms(sorted_us: Sequence[int], p: float) -> float | None:
     """`nearest_rank` of µs values, in ms: how every latency percentile is reported."""
-    value = nearest_rank(sorted_us, p)
-    return None if value is None else value / 1000
+    return to_ms(nearest_rank(sorted_us, p))

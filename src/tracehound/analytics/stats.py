@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracehound.analytics.percentiles import nearest_rank
+from tracehound.analytics.percentiles import nearest_rank_ms
 from tracehound.storage.sqlite_stats_parts import ErrorTally, RunFigures, StatsData
 from tracehound.storage.usage import Usage, UsageKey
 from tracehound.timeparse import Window
@@ -23,9 +23,6 @@ _KEY_FIELDS: dict[UsageKey, str] = {
 }
 
 
-def _ms(us: float | None) -> float | None:
-    return None if us is None else us / 1000
-
 
 def _headline(r: RunFigures, full: bool) -> dict[str, Any]:
     decided = r.completed + r.failed
@@ -38,13 +35,13 @@ def _headline(r: RunFigures, full: bool) -> dict[str, Any]:
         "success_rate": r.completed / decided if decided else None,
         "total_cost": r.cost,
         "avg_duration_ms": sum(durations) / len(durations) / 1000 if durations else None,
-        "p50_duration_ms": _ms(nearest_rank(durations, 50)),
+        "p50_duration_ms": nearest_rank_ms(durations, 50),
     }
     if full:
-        out["p90_duration_ms"] = _ms(nearest_rank(durations, 90))
-    out["p95_duration_ms"] = _ms(nearest_rank(durations, 95))
+        out["p90_duration_ms"] = nearest_rank_ms(durations, 90)
+    out["p95_duration_ms"] = nearest_rank_ms(durations, 95)
     if full:
-        out["p99_duration_ms"] = _ms(nearest_rank(durations, 99))
+        out["p99_duration_ms"] = nearest_rank_ms(durations, 99)
     out.update(
         llm_calls=r.llm_calls,
         input_tokens=r.input_tokens,
@@ -122,8 +119,8 @@ def usage_rows(usage: Usage, key: UsageKey) -> list[dict[str, Any]]:
             output_tokens=row.output_tokens,
             cached_tokens=row.cached_tokens,
             errors=row.errors,
-            p50_latency_ms=_ms(nearest_rank(latencies, 50)),
-            p95_latency_ms=_ms(nearest_rank(latencies, 95)),
+            p50_latency_ms=nearest_rank_ms(latencies, 50),
+            p95_latency_ms=nearest_rank_ms(latencies, 95),
         )
         out.append(obj)
     return out

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from tracehound.analytics.percentiles import nearest_rank
+from tracehound.analytics.percentiles import nearest_rank_ms, to_ms
 from tracehound.analytics.stats import usage_rows
 from tracehound.conventions.semantic import SCAN_CHARS, scan, texts_to_scan
 from tracehound.conventions.texts import may_hand_tool_results
@@ -48,9 +48,6 @@ class _Found:
         """Tells two findings of one span apart."""
         return self.finding.source, self.finding.position
 
-
-def _ms(us: float | None) -> float | None:
-    return None if us is None else us / 1000
 
 
 def _busy_us(spans: Sequence[SpanFacts]) -> int:
@@ -216,15 +213,15 @@ def spans_summary(
         "unpriced_calls": sum(s.unpriced for s in counted),
         "latency": {
             "count": len(latencies),
-            "p50_ms": _ms(nearest_rank(latencies, 50)),
-            "p95_ms": _ms(nearest_rank(latencies, 95)),
-            "p99_ms": _ms(nearest_rank(latencies, 99)),
-            "max_ms": _ms(latencies[-1]) if latencies else None,
+            "p50_ms": nearest_rank_ms(latencies, 50),
+            "p95_ms": nearest_rank_ms(latencies, 95),
+            "p99_ms": nearest_rank_ms(latencies, 99),
+            "max_ms": to_ms(latencies[-1]) if latencies else None,
         },
         "ttft": {
             "count": len(ttfts),
-            "p50_ms": _ms(nearest_rank(ttfts, 50)),
-            "p95_ms": _ms(nearest_rank(ttfts, 95)),
+            "p50_ms": nearest_rank_ms(ttfts, 50),
+            "p95_ms": nearest_rank_ms(ttfts, 95),
             "avg_ms": sum(ttfts) / len(ttfts) / 1000 if ttfts else None,
         },
         "model_breakdown": models[:breakdown_limit],
@@ -273,8 +270,8 @@ def spans_summary(
                 "kind": s.kind,
                 "model": s.model,
                 "tool_name": s.tool_name,
-                "duration_ms": _ms(s.finish_us - s.start_us),
-                "ttft_ms": _ms(s.ttft_us),
+                "duration_ms": to_ms(s.finish_us - s.start_us),
+                "ttft_ms": to_ms(s.ttft_us),
             }
             for s in slowest
         ],
