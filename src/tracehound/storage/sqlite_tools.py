@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from tracehound.storage.sqlite_runs import joined_ints
+
 
 @dataclass(frozen=True, slots=True)
 class ToolCalls:
@@ -25,6 +27,6 @@ def tool_calls(conn: sqlite3.Connection, project_id: str, start_us: int, end_us:
         (project_id, start_us, end_us),
     )
     return [
-        ToolCalls(tool=tool, errors=int(errors), durations_us=sorted(map(int, durations.split(","))))
+        ToolCalls(tool=tool, errors=int(errors), durations_us=sorted(joined_ints(durations)))
         for tool, errors, durations in rows
     ]
