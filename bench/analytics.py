@@ -37,7 +37,7 @@ from dataset import Spec, build_bodies
 from tracehound.analytics.percentiles import percentiles
 from tracehound.otlp.limits import Limits
 from tracehound.otlp.normalizing import normalize_body
-from tracehound.storage import SqliteStore
+from tracehound.storage.sqlite.store import SqliteStore
 
 TARGETS_MS = {"stats": 20.0, "timeseries": 30.0, "bottlenecks": 30.0}
 DAY_US = 86_400 * 1_000_000

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tracehound.auth import Authenticator, Unauthenticated, create_key
 from tracehound.storage import SqliteStore
-from tracehound.storage.sqlite_keys import KeyStore
+from tracehound.storage.sqlite.keys import SqliteKeyStore
 
 
 def _per_call_us(fn: Callable[[], object], checks: int, repeats: int = 5) -> float:
@@ -52,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = Path(tmp)
         # The server's own store holds the file, as in `tracehound serve`.
         store = SqliteStore(data_dir)
-        auth = Authenticator(KeyStore(data_dir), KeyStore(data_dir))
+        auth = Authenticator(SqliteKeyStore(data_dir), SqliteKeyStore(data_dir))
         try:
             off = _per_call_us(lambda: auth.authenticate([]), args.checks)
-            keys = KeyStore(data_dir)
+            keys = SqliteKeyStore(data_dir)
             _, key = create_key(keys, ["default"], all_projects=False, name="bench", now_us=0)
             keys.close()
             valid = _per_call_us(lambda: auth.authenticate([key]), args.checks)

@@ -32,8 +32,8 @@ from analytics import write_bodies
 from dataset import Spec, build_bodies
 
 from tracehound.importers import vllora_schema
-from tracehound.storage import SqliteStore
 from tracehound.storage.queries import RunQuery
+from tracehound.storage.sqlite.store import SqliteStore
 
 
 @dataclass

@@ -22,8 +22,8 @@ from tracehound.analytics.bottlenecks import (
 )
 from tracehound.config import AnalyticsSettings
 from tracehound.model import Span
-from tracehound.storage import SqliteStore
-from tracehound.storage.sqlite_bottlenecks import RunTimings, SpanTiming
+from tracehound.storage.sqlite.store import SqliteStore
+from tracehound.storage.types import RunTimings, SpanTiming
 
 MS = 1000
 

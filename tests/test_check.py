@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import Server, get_json, start_server
 from tests.test_cli import cli
 from tests.world import RUN_B, World, build_world
-from tracehound.storage.sqlite_store import DB_FILENAME
+from tracehound.storage.sqlite.store import DB_FILENAME
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from tests.conftest import Server, start_server
 from tests.shapes import gateway_call
 from tests.spans import SpanFactory
 from tests.test_cli import cli
-from tracehound.storage.sqlite_store import DB_FILENAME
+from tracehound.storage.sqlite.store import DB_FILENAME
 
 EXPORTERS = 4
 MIN_ACKED_BEFORE_KILL = 40  # exports, over all exporters

@@ -21,8 +21,9 @@ from tracehound.config import Settings
 from tracehound.conventions import normalize
 from tracehound.model import STATUS_ERROR, RawSpan
 from tracehound.retention import max_age_days, sweep
-from tracehound.storage import SqliteStore
-from tracehound.storage.sqlite_store import check_store, set_retention
+from tracehound.storage import StoreConfig
+from tracehound.storage.sqlite.backend import SQLITE
+from tracehound.storage.sqlite.store import SqliteStore
 
 S = 1_000_000
 DAY = 86_400 * S
@@ -117,8 +118,9 @@ def test_sweep_deletes_old_spans_and_keeps_the_figures(store: SqliteStore, tmp_p
     recent = run(store, "p", "new-1", NOW - 1 * DAY)
     run(store, "keep", "old-k", NOW - 20 * DAY)  # its own setting: forever
     run(store, "long", "old-l", NOW - 20 * DAY)  # its own setting: 30 days
-    set_retention(tmp_path, "keep", None)  # beside the open store, as beside a running server
-    set_retention(tmp_path, "long", 30)
+    # Beside the open store, as beside a running server.
+    SQLITE.set_retention(StoreConfig(data_dir=tmp_path), "keep", None)
+    SQLITE.set_retention(StoreConfig(data_dir=tmp_path), "long", 30)
 
     before = api(store, "p", *VIEWS)
     assert before[0]["total_runs"] == 3 and before[0]["failed_runs"] == 1
@@ -144,7 +146,7 @@ def test_sweep_deletes_old_spans_and_keeps_the_figures(store: SqliteStore, tmp_p
 
     assert sweep(store, default_days=7).runs == 0  # done once
 
-    report = check_store(tmp_path)
+    report = SQLITE.check(StoreConfig(data_dir=tmp_path))
     assert report.ok, [t for t in report.tables if not t.ok]
     skipped = {t.table: t.skipped for t in report.tables}
     assert skipped["runs"] == 2 and skipped["projects"] == 1

@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import Server, get_json
 from tests.spans import SpanFactory
 from tests.world import World
-from tracehound.storage.sqlite_store import DB_FILENAME
+from tracehound.storage.sqlite.store import DB_FILENAME
 
 # Classic injections, LIKE wildcards that would match the data set's "run-a" if they were read
 # as patterns, a NUL, Unicode, and a very long value. Not numbers: those are valid values of

@@ -19,10 +19,9 @@ import pytest
 
 from tracehound.analytics import stats
 from tracehound.model import KIND_LLM, Span
-from tracehound.storage import SqliteStore
 from tracehound.storage.hour_cache import HourVersions
-from tracehound.storage.sqlite_stats import StatsFilter
-from tracehound.storage.sqlite_timeseries import SeriesQuery
+from tracehound.storage.sqlite.store import SqliteStore
+from tracehound.storage.types import SeriesQuery, StatsFilter
 from tracehound.timeparse import Window, resolve_window
 
 M = 60_000_000  # µs per minute

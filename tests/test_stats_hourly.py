@@ -17,9 +17,9 @@ import pytest
 
 from tracehound.analytics import stats
 from tracehound.model import KIND_LLM, Span
-from tracehound.storage import SqliteStore, sqlite_schema
-from tracehound.storage.sqlite_stats import StatsFilter
-from tracehound.storage.sqlite_store import DB_FILENAME
+from tracehound.storage.sqlite import schema as sqlite_schema
+from tracehound.storage.sqlite.store import DB_FILENAME, SqliteStore
+from tracehound.storage.types import StatsFilter
 from tracehound.timeparse import resolve_window
 
 M = 60_000_000  # µs per minute

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.test_store_writer import span
-from tracehound.storage import SqliteStore, sqlite_schema
+from tracehound.storage.errors import SchemaOutdated, SchemaTooNew, StoreLocked, StoreMissing
 from tracehound.storage.queries import RunQuery
-from tracehound.storage.sqlite_schema import SCHEMA_VERSION, SchemaOutdated, SchemaTooNew, migrate
-from tracehound.storage.sqlite_store import DB_FILENAME, StoreLocked, StoreMissing
+from tracehound.storage.sqlite import schema as sqlite_schema
+from tracehound.storage.sqlite.schema import SCHEMA_VERSION, migrate
+from tracehound.storage.sqlite.store import DB_FILENAME, SqliteStore
 
 
 def test_fresh_file_is_at_current_version(tmp_path: Path) -> None:

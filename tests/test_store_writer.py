@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from tracehound.model import KIND_LLM, Span
-from tracehound.storage import SqliteStore
 from tracehound.storage.queries import GroupQuery, RunQuery
-from tracehound.storage.sqlite_store import DB_FILENAME
+from tracehound.storage.sqlite.store import DB_FILENAME, SqliteStore
 
 
 def span(

@@ -19,9 +19,8 @@ from tests.test_spans_summary import semantic_thread, summary
 from tracehound.analytics.summary import spans_summary
 from tracehound.conventions import normalize
 from tracehound.model import Finding, RawSpan, Span
-from tracehound.storage import SqliteStore
-from tracehound.storage.sqlite_store import DB_FILENAME
-from tracehound.storage.sqlite_summary import SummarySelection
+from tracehound.storage.sqlite.store import DB_FILENAME, SqliteStore
+from tracehound.storage.types import SummarySelection
 
 
 def _db(server: Server) -> closing[sqlite3.Connection]:

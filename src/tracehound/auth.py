@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tracehound.conventions import DEFAULT_PROJECT
-from tracehound.storage.sqlite_keys import KeyRecord, KeyStore
+from tracehound.storage.protocols import KeyStore
+from tracehound.storage.types import KeyRecord
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ validation and the same errors (Datasette's internal client works the same way).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -65,17 +64,15 @@ class TraceClient:
 
     @classmethod
     def local(cls, settings: Settings, project: str | None = None) -> tuple[TraceClient, Any]:
-        """A client over the database in `settings.data_dir`, read-only, beside any running
+        """A client over the database `settings` names, read-only, beside any running
         server. Returns the client and the store, which the caller closes."""
         from tracehound.api.app import create_app
         from tracehound.api.context import AppContext
-        from tracehound.storage import SqliteStore
+        from tracehound.storage import open_store
 
-        store = SqliteStore(
-            Path(settings.resolved_data_dir), idle_timeout_s=settings.idle_timeout_s, readonly=True
-        )
+        store = open_store(settings.store_config(), readonly=True)
         client = cls.in_process(create_app(AppContext(store=store, settings=settings)), project)
-        client.where = str(store.path)
+        client.where = store.where
         return client, store
 
     async def get(

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tracehound.storage.types import StoreConfig
+
 DEFAULT_DATA_DIR = Path("~/.tracehound")
 
 
@@ -39,6 +41,12 @@ class Settings:
     otlp_grpc_port: int = 4317
     otlp_http_port: int = 4318
     data_dir: Path = DEFAULT_DATA_DIR
+    # Where the data lives: unset is the SQLite file under data_dir; postgresql://… a PostgreSQL
+    # database that several tracehound processes may share.
+    database_url: str | None = None
+    # PostgreSQL: connections each process keeps, and the longest one statement may run.
+    db_pool_size: int = 10
+    db_statement_timeout_ms: int = 30_000
     idle_timeout_s: float = 300.0
     log_level: str = "info"
     # Largest request body accepted on POST /v1/traces, as sent (maybe compressed).
@@ -74,3 +82,13 @@ class Settings:
     @property
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser()
+
+    def store_config(self) -> StoreConfig:
+        return StoreConfig(
+            url=self.database_url,
+            data_dir=self.resolved_data_dir,
+            idle_timeout_s=self.idle_timeout_s,
+            stats_cache_bytes=self.analytics.stats_cache_mb * 1024 * 1024,
+            pool_size=self.db_pool_size,
+            statement_timeout_ms=self.db_statement_timeout_ms,
+        )

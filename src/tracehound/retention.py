@@ -1,5 +1,5 @@
 """The retention sweeper: a background thread of `tracehound serve` that deletes the raw spans
-of runs older than their project's maximum age (storage/sqlite_retention.py says what is kept).
+of runs older than their project's maximum age (storage/sqlite/retention.py says what is kept).
 It works in small batches, each its own short transaction, so ingest never waits long."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from tracehound.storage import SqliteStore
-from tracehound.storage.sqlite_retention import DAY_US
+from tracehound.storage import TraceStore
+from tracehound.storage.types import DAY_US
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def max_age_days(project_id: str, policies: dict[str, int | None], default_days:
     return default_days or None
 
 
-def sweep(store: SqliteStore, default_days: int, batch_runs: int = BATCH_RUNS) -> SweepResult:
+def sweep(store: TraceStore, default_days: int, batch_runs: int = BATCH_RUNS) -> SweepResult:
     """One pass over every project, at the store's clock."""
     policies = store.retention_policies()
     runs = spans = 0
@@ -49,7 +49,7 @@ def sweep(store: SqliteStore, default_days: int, batch_runs: int = BATCH_RUNS) -
 
 
 class Sweeper:
-    def __init__(self, store: SqliteStore, default_days: int, interval_s: float) -> None:
+    def __init__(self, store: TraceStore, default_days: int, interval_s: float) -> None:
         self._store = store
         self._default_days = default_days
         self._interval_s = interval_s

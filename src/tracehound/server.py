@@ -20,8 +20,7 @@ from tracehound.ingest import Ingestor, tune_gc
 from tracehound.mcp_server.server import mount as mount_mcp
 from tracehound.otlp.grpc_server import create_grpc_server
 from tracehound.retention import Sweeper
-from tracehound.storage import SqliteStore
-from tracehound.storage.sqlite_keys import KeyStore
+from tracehound.storage import open_keys, open_store
 
 log = logging.getLogger("tracehound")
 
@@ -46,8 +45,8 @@ class InsecureBind(RuntimeError):
 def _open_auth(settings: Settings) -> Authenticator:
     """The key checker, and the start-up rule: with no key, serve loopback only unless told
     `--insecure`. Keys created later turn checking on at once; none is ever turned off."""
-    data_dir = settings.resolved_data_dir
-    auth = Authenticator(KeyStore(data_dir), KeyStore(data_dir))
+    config = settings.store_config()
+    auth = Authenticator(open_keys(config), open_keys(config))
     if auth.enabled() or is_loopback(settings.host):
         return auth
     if not settings.insecure:
@@ -66,11 +65,7 @@ def _open_auth(settings: Settings) -> Authenticator:
 
 
 async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
-    store = SqliteStore(
-        settings.resolved_data_dir,
-        idle_timeout_s=settings.idle_timeout_s,
-        stats_cache_bytes=settings.analytics.stats_cache_mb * 1024 * 1024,
-    )
+    store = open_store(settings.store_config())
     try:
         auth = _open_auth(settings)
     except BaseException:
@@ -132,7 +127,7 @@ async def serve(settings: Settings, on_ready: Callable[[], Coroutine[Any, Any, N
                 settings.port,
                 settings.otlp_http_port,
                 settings.otlp_grpc_port,
-                store.path,
+                store.where,
             )
             if on_ready is not None:
                 ready_task: asyncio.Task[None] = loop.create_task(on_ready())

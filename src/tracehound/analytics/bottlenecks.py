@@ -17,8 +17,8 @@ from typing import Any, cast
 from tracehound.analytics.percentiles import nearest_rank
 from tracehound.config import AnalyticsSettings
 from tracehound.model import KIND_LLM, KIND_OTHER, KIND_TOOL
-from tracehound.storage.base import TraceStore
-from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, SpanTiming
+from tracehound.storage.protocols import TraceStore
+from tracehound.storage.types import OpModel, RunTimings, SpanTiming
 
 # The bounds (spans read per run; the outlier reference's minimum sample, sample, scan, pairs and
 # cache lifetime) are settings: config.AnalyticsSettings. The reference is the most recent spans

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracehound.analytics.percentiles import nearest_rank_ms
-from tracehound.storage.sqlite_stats_parts import ErrorTally, RunFigures, StatsData
+from tracehound.storage.types import ErrorTally, RunFigures, StatsData
 from tracehound.storage.usage import Usage, UsageKey
 from tracehound.timeparse import Window
 
@@ -21,7 +21,6 @@ _KEY_FIELDS: dict[UsageKey, str] = {
     "label": "label",
     "thread": "thread_id",
 }
-
 
 
 def _headline(r: RunFigures, full: bool) -> dict[str, Any]:

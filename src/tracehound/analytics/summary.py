@@ -22,8 +22,8 @@ from tracehound.analytics.stats import usage_rows
 from tracehound.conventions.semantic import SCAN_CHARS, scan, texts_to_scan
 from tracehound.conventions.texts import may_hand_tool_results
 from tracehound.model import KIND_TOOL, Finding
-from tracehound.storage.base import TraceStore
-from tracehound.storage.sqlite_summary import SpanFacts, SummaryData, SummarySelection
+from tracehound.storage.protocols import TraceStore
+from tracehound.storage.types import SpanFacts, SummaryData, SummarySelection
 
 DEFAULT_LIMIT = 10  # entries per list of spans
 DEFAULT_BREAKDOWN_LIMIT = 20  # entries per breakdown (operations, models, tools)
@@ -47,7 +47,6 @@ class _Found:
     def key(self) -> tuple[str, int]:
         """Tells two findings of one span apart."""
         return self.finding.source, self.finding.position
-
 
 
 def _busy_us(spans: Sequence[SpanFacts]) -> int:

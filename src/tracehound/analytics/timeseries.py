@@ -14,8 +14,8 @@ from typing import Any, Literal, get_args
 
 from tracehound.analytics.percentiles import nearest_rank
 from tracehound.config import AnalyticsSettings
-from tracehound.storage.base import TraceStore
-from tracehound.storage.sqlite_timeseries import BY_MODEL_METRICS, SeriesMetric, SeriesQuery
+from tracehound.storage.protocols import TraceStore
+from tracehound.storage.types import BY_MODEL_METRICS, SeriesMetric, SeriesQuery
 
 Metric = Literal[
     "runs",

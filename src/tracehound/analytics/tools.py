@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracehound.analytics.percentiles import nearest_rank_ms
-from tracehound.storage.sqlite_tools import ToolCalls
+from tracehound.storage.types import ToolCalls
 from tracehound.timeparse import Window
 
 

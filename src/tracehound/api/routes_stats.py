@@ -11,7 +11,7 @@ from tracehound.api import params
 from tracehound.api.context import AppContext, ctx
 from tracehound.api.responses import JSONResponse
 from tracehound.api.schemas import ERRORS, Stats, ToolUsage, UsageBreakdown
-from tracehound.storage.sqlite_stats import StatsFilter
+from tracehound.storage.types import StatsFilter
 
 router = APIRouter(tags=["stats"])
 

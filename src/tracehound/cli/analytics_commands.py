@@ -52,6 +52,7 @@ def stats(
     model: str | None = options.Model,
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
     project: str | None = options.Project,
     api_key: str | None = options.ApiKey,
     json: bool = options.Json,
@@ -59,7 +60,7 @@ def stats(
     """Runs, success rate, cost, durations and tokens of a period (default: the last day), beside
     the period before it; cost by model; top errors."""
     answer = get(
-        Source(url, data_dir, project, api_key=api_key),
+        Source(url, data_dir, project, api_key=api_key, database_url=database_url),
         "/stats",
         {**_window(period, start, end), "thread_ids": thread, "labels": label, "model_name": model},
     )
@@ -101,13 +102,16 @@ def bottlenecks(
     limit: int = typer.Option(5, help="Entries per list"),
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
     project: str | None = options.Project,
     api_key: str | None = options.ApiKey,
     json: bool = options.Json,
 ) -> None:
     """Where one run's time and money went: critical path, slowest and costliest spans, outliers."""
     answer = get(
-        Source(url, data_dir, project, api_key=api_key), f"/runs/{run_id}/bottlenecks", {"limit": limit}
+        Source(url, data_dir, project, api_key=api_key, database_url=database_url),
+        f"/runs/{run_id}/bottlenecks",
+        {"limit": limit},
     )
     if json:
         return render.json_out(answer)
@@ -185,13 +189,14 @@ def timeseries(
     model: str | None = options.Model,
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
     project: str | None = options.Project,
     api_key: str | None = options.ApiKey,
     json: bool = options.Json,
 ) -> None:
     """A metric per time bucket, with its trend and anomalies."""
     answer = get(
-        Source(url, data_dir, project, api_key=api_key),
+        Source(url, data_dir, project, api_key=api_key, database_url=database_url),
         "/metrics/timeseries",
         {
             "metric": metric,
@@ -248,6 +253,7 @@ def summary(
     label: list[str] = options.Labels,
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
     project: str | None = options.Project,
     api_key: str | None = options.ApiKey,
     json: bool = options.Json,
@@ -257,7 +263,7 @@ def summary(
     if not (thread or run or label):
         raise typer.BadParameter("give at least one --thread, --run or --label")
     answer = get(
-        Source(url, data_dir, project, api_key=api_key),
+        Source(url, data_dir, project, api_key=api_key, database_url=database_url),
         "/spans/summary",
         {"thread_ids": thread, "run_ids": run, "labels": label},
     )

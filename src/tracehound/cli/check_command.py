@@ -8,19 +8,20 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tracehound.cli import options, render
-from tracehound.cli.source import err_console, fail
+from tracehound.cli.source import err_console, fail, store_config
 
 
 def check_command(
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
     repair: bool = typer.Option(
         False, "--repair", help="Replace mismatching rollups with the ones the spans imply (stop serve first)"
     ),
 ) -> None:
     """Recompute every run, thread and project rollup from the stored spans and report any
     mismatch; exit 1 when there is one (and --repair was not given)."""
-    from tracehound.storage.sqlite_schema import SchemaOutdated, SchemaTooNew
-    from tracehound.storage.sqlite_store import StoreLocked, StoreMissing, check_store
+    from tracehound.storage import backend_for
+    from tracehound.storage.errors import StoreError, StoreLocked
 
     columns = (TextColumn("replaying spans"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
@@ -28,14 +29,15 @@ def check_command(
             *columns, console=err_console, transient=True, disable=not err_console.is_terminal
         ) as bar:
             task = bar.add_task("spans", total=None)
-            report = check_store(
-                data_dir.expanduser(),
+            config = store_config(data_dir, database_url)
+            report = backend_for(database_url).check(
+                config,
                 repair=repair,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     except StoreLocked:
         raise fail(f"{data_dir} is in use by a running tracehound: stop it to --repair", 2) from None
-    except (StoreMissing, SchemaOutdated, SchemaTooNew) as exc:
+    except StoreError as exc:
         raise fail(str(exc), 2) from None
     rows = [
         {

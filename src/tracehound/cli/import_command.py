@@ -12,6 +12,7 @@ from tracehound.cli import options
 def import_vllora_command(
     path: Path = typer.Argument(..., help="vLLora's database, usually ~/.vllora/vllora.db"),
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
     project: str | None = typer.Option(
         None, help="Put every span in this project, instead of the project vLLora recorded"
     ),
@@ -22,6 +23,7 @@ def import_vllora_command(
 
     from tracehound.importers.vllora import ImportFailed, import_vllora
     from tracehound.ingest import tune_gc
+    from tracehound.storage import StoreConfig
 
     tune_gc()  # as `serve` does: ingest makes many short-lived objects
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -31,7 +33,7 @@ def import_vllora_command(
             task = progress.add_task("rows", total=None)
             summary = import_vllora(
                 path.expanduser(),
-                data_dir.expanduser(),
+                StoreConfig(url=database_url, data_dir=data_dir.expanduser()),
                 project=project,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )

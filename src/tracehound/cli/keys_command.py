@@ -14,7 +14,7 @@ import typer
 
 from tracehound.cli import options, render
 from tracehound.cli.render import Column
-from tracehound.cli.source import fail
+from tracehound.cli.source import fail, store_config
 
 app = typer.Typer(help="Manage API keys (once one exists, every request needs one).", no_args_is_help=True)
 
@@ -29,16 +29,15 @@ KEY_COLUMNS: list[Column] = [
 
 
 @contextmanager
-def _keys(data_dir: Path, *, create: bool = False) -> Iterator[Any]:
-    from tracehound.storage.sqlite_keys import KeyStore
-    from tracehound.storage.sqlite_schema import SchemaOutdated, SchemaTooNew
-    from tracehound.storage.sqlite_store import StoreMissing
+def _keys(data_dir: Path, database_url: str | None, *, create: bool = False) -> Iterator[Any]:
+    from tracehound.storage import open_keys
+    from tracehound.storage.errors import StoreError, StoreMissing
 
     try:
-        store = KeyStore(data_dir.expanduser(), create=create)
+        store = open_keys(store_config(data_dir, database_url), create=create)
     except StoreMissing:
         raise fail(f"no tracehound database in {data_dir}: no keys yet", 1) from None
-    except (SchemaOutdated, SchemaTooNew) as exc:
+    except StoreError as exc:
         raise fail(str(exc), 2) from None
     try:
         yield store
@@ -56,6 +55,7 @@ def create(
     all_projects: bool = typer.Option(False, "--all-projects", help="Every project, present and future"),
     name: str | None = typer.Option(None, "--name", help="A note saying what the key is for"),
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
 ) -> None:
     """Create a key and print it, alone on the last line. Only its hash is stored: it cannot be
     shown again."""
@@ -64,7 +64,7 @@ def create(
     projects = sorted({p.strip() for p in project or () if p.strip()})
     if bool(projects) == all_projects:
         raise fail("give --project P (repeatable) or --all-projects, not both", 1)
-    with _keys(data_dir, create=True) as store:
+    with _keys(data_dir, database_url, create=True) as store:
         kid, key = create_key(store, projects, all_projects=all_projects, name=name, now_us=_now_us())
     scope = "every project" if all_projects else "project " + ", ".join(projects)
     print(f"Created API key {kid} for {scope}.")
@@ -73,9 +73,13 @@ def create(
 
 
 @app.command("list")
-def list_keys(data_dir: Path = options.DataDir, json: bool = options.Json) -> None:
+def list_keys(
+    data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
+    json: bool = options.Json,
+) -> None:
     """List keys by id (never the keys themselves), revoked ones included."""
-    with _keys(data_dir) as store:
+    with _keys(data_dir, database_url) as store:
         _, records = store.load()
     rows = [
         {
@@ -96,19 +100,27 @@ def list_keys(data_dir: Path = options.DataDir, json: bool = options.Json) -> No
 
 
 @app.command("revoke")
-def revoke(key_id: str = typer.Argument(..., help="The key's id"), data_dir: Path = options.DataDir) -> None:
+def revoke(
+    key_id: str = typer.Argument(..., help="The key's id"),
+    data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
+) -> None:
     """Revoke a key: a running server refuses it from its next request on."""
-    with _keys(data_dir) as store:
+    with _keys(data_dir, database_url) as store:
         if not store.revoke(key_id, _now_us()):
             raise fail(f"no active key {key_id!r}; see `tracehound keys list`", 1)
     print(f"Revoked API key {key_id}.")
 
 
 @app.command("delete")
-def delete(key_id: str = typer.Argument(..., help="The key's id"), data_dir: Path = options.DataDir) -> None:
+def delete(
+    key_id: str = typer.Argument(..., help="The key's id"),
+    data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
+) -> None:
     """Forget a revoked key. Keys stay required while any key, even a revoked one, is on record:
     deleting the last one opens the server again (loopback only, unless --insecure)."""
-    with _keys(data_dir) as store:
+    with _keys(data_dir, database_url) as store:
         if not store.delete_revoked(key_id):
             raise fail(f"no revoked key {key_id!r}; revoke it first", 1)
     print(f"Deleted API key {key_id}.")

@@ -14,6 +14,7 @@ from tracehound.cli.source import Source, open_client
 def mcp(
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
     project: str | None = options.Project,
     api_key: str | None = options.ApiKey,
     idle_timeout: float = options.IdleTimeout,
@@ -24,7 +25,7 @@ def mcp(
     from tracehound.mcp_server.server import run_stdio
 
     async def serve() -> None:
-        async with open_client(Source(url, data_dir, project, idle_timeout, api_key)) as client:
+        async with open_client(Source(url, data_dir, project, idle_timeout, api_key, database_url)) as client:
             await run_stdio(client)
 
     anyio.run(serve)

@@ -9,6 +9,12 @@ from tracehound.config import DEFAULT_DATA_DIR
 DataDir = typer.Option(
     DEFAULT_DATA_DIR, "--data-dir", envvar="TRACEHOUND_DATA_DIR", help="Where the database lives"
 )
+DatabaseUrl = typer.Option(
+    None,
+    "--database-url",
+    envvar="TRACEHOUND_DATABASE_URL",
+    help="postgresql://USER:PASSWORD@HOST:PORT/DB to use PostgreSQL; unset: SQLite under --data-dir",
+)
 Url = typer.Option(
     None,
     "--url",

@@ -52,13 +52,14 @@ def runs(
     offset: int = typer.Option(0, help="Runs to skip"),
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
     project: str | None = options.Project,
     api_key: str | None = options.ApiKey,
     json: bool = options.Json,
 ) -> None:
     """List runs, newest first, with their status, duration, cost and errors."""
     answer = get(
-        Source(url, data_dir, project, api_key=api_key),
+        Source(url, data_dir, project, api_key=api_key, database_url=database_url),
         "/runs",
         {
             "status": status,
@@ -85,12 +86,13 @@ def run(
     spans: int = typer.Option(200, "--spans", help="Spans of the tree to show"),
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
     project: str | None = options.Project,
     api_key: str | None = options.ApiKey,
     json: bool = options.Json,
 ) -> None:
     """One run: its figures, cost by model and span tree."""
-    src = Source(url, data_dir, project, api_key=api_key)
+    src = Source(url, data_dir, project, api_key=api_key, database_url=database_url)
     details = get(src, f"/runs/{run_id}/details")
     page = get(src, f"/runs/{run_id}", {"limit": spans})
     if json:
@@ -156,13 +158,14 @@ def spans(
     offset: int = typer.Option(0, help="Spans to skip"),
     url: str | None = options.Url,
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
     project: str | None = options.Project,
     api_key: str | None = options.ApiKey,
     json: bool = options.Json,
 ) -> None:
     """List spans matching every filter."""
     answer = get(
-        Source(url, data_dir, project, api_key=api_key),
+        Source(url, data_dir, project, api_key=api_key, database_url=database_url),
         "/spans",
         {
             "run_ids": run,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from tracehound.cli import options, render
-from tracehound.cli.source import fail
+from tracehound.cli.source import fail, store_config
+
+if TYPE_CHECKING:
+    from tracehound.storage import Backend
 
 T = TypeVar("T")
 
@@ -22,32 +25,45 @@ def set_command(
     days: int | None = typer.Argument(None, min=1, help="Maximum age of raw spans, in days"),
     forever: bool = typer.Option(False, "--forever", help="Keep this project's spans forever"),
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
 ) -> None:
     """Keep PROJECT's raw spans DAYS days (or --forever), whatever the server's default. Runs
     and their figures stay after their spans go; a running server applies it at its next sweep."""
-    from tracehound.storage.sqlite_store import set_retention
-
     if (days is None) == (not forever):
         raise typer.BadParameter("give DAYS or --forever, not both")
-    _update(lambda: set_retention(data_dir.expanduser(), project, None if forever else days))
+    _update(
+        lambda: _backend(database_url).set_retention(
+            store_config(data_dir, database_url), project, None if forever else days
+        )
+    )
     render.show(f"{project}: raw spans kept {'forever' if forever else f'{days} days'}")
 
 
 @retention.command("clear")
-def clear_command(project: str = typer.Argument(...), data_dir: Path = options.DataDir) -> None:
+def clear_command(
+    project: str = typer.Argument(...),
+    data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
+) -> None:
     """Remove PROJECT's own setting: the server's --retention-days applies again."""
-    from tracehound.storage.sqlite_store import set_retention
-
-    _update(lambda: set_retention(data_dir.expanduser(), project, None, clear=True))
+    _update(
+        lambda: _backend(database_url).set_retention(
+            store_config(data_dir, database_url), project, None, clear=True
+        )
+    )
     render.show(f"{project}: the server's default applies")
 
 
 @retention.command("show")
-def show_command(data_dir: Path = options.DataDir, json: bool = options.Json) -> None:
+def show_command(
+    data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
+    json: bool = options.Json,
+) -> None:
     """Projects with their own retention."""
-    from tracehound.storage.sqlite_store import retention_policies
-
-    policies = _update(lambda: retention_policies(data_dir.expanduser()))
+    policies = _update(
+        lambda: _backend(database_url).retention_policies(store_config(data_dir, database_url))
+    )
     rows = [{"project": p, "days": d} for p, d in sorted(policies.items())]
     if json:
         return render.json_out(rows)
@@ -62,13 +78,18 @@ def show_command(data_dir: Path = options.DataDir, json: bool = options.Json) ->
     )
 
 
+def _backend(database_url: str | None) -> Backend:
+    from tracehound.storage import backend_for
+
+    return backend_for(database_url)
+
+
 def _update(action: Callable[[], T]) -> T:
-    from tracehound.storage.sqlite_schema import SchemaOutdated, SchemaTooNew
-    from tracehound.storage.sqlite_store import StoreMissing
+    from tracehound.storage.errors import StoreError
 
     try:
         return action()
-    except (StoreMissing, SchemaOutdated, SchemaTooNew) as exc:
+    except StoreError as exc:
         raise fail(str(exc), 2) from None
 
 

@@ -24,6 +24,16 @@ def serve(
     otlp_grpc_port: int = typer.Option(4317, envvar="TRACEHOUND_OTLP_GRPC_PORT", help="OTLP/gRPC port"),
     otlp_http_port: int = typer.Option(4318, envvar="TRACEHOUND_OTLP_HTTP_PORT", help="OTLP/HTTP port"),
     data_dir: Path = options.DataDir,
+    database_url: str | None = options.DatabaseUrl,
+    db_pool_size: int = typer.Option(
+        10, min=1, envvar="TRACEHOUND_DB_POOL_SIZE", help="PostgreSQL connections this process keeps"
+    ),
+    db_statement_timeout_ms: int = typer.Option(
+        30_000,
+        min=1,
+        envvar="TRACEHOUND_DB_STATEMENT_TIMEOUT_MS",
+        help="PostgreSQL: the longest one statement may run, in ms",
+    ),
     idle_timeout: float = options.IdleTimeout,
     log_level: str = typer.Option(
         "info", envvar="TRACEHOUND_LOG_LEVEL", help="debug, info, warning or error"
@@ -115,6 +125,9 @@ def serve(
         otlp_grpc_port=otlp_grpc_port,
         otlp_http_port=otlp_http_port,
         data_dir=data_dir,
+        database_url=database_url,
+        db_pool_size=db_pool_size,
+        db_statement_timeout_ms=db_statement_timeout_ms,
         idle_timeout_s=idle_timeout,
         log_level=log_level,
         max_request_bytes=max_request_bytes,
@@ -158,11 +171,11 @@ def serve(
         log.info("demo data loaded: %s — try: curl http://%s:%d/runs", summary, host, port)
 
     from tracehound.server import InsecureBind
-    from tracehound.storage.sqlite_store import StoreLocked
+    from tracehound.storage.errors import StoreError
 
     try:
         asyncio.run(run_server(settings, on_ready=load_demo if demo else None))
-    except (StoreLocked, InsecureBind) as exc:
+    except (StoreError, InsecureBind) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 

@@ -17,8 +17,8 @@ from rich.console import Console
 
 from tracehound.client import Params, RequestFailed, TraceClient
 from tracehound.config import Settings
-from tracehound.storage.sqlite_schema import SchemaOutdated, SchemaTooNew
-from tracehound.storage.sqlite_store import StoreMissing
+from tracehound.storage import StoreConfig
+from tracehound.storage.errors import StoreError, StoreMissing
 
 T = TypeVar("T")
 
@@ -33,6 +33,13 @@ class Source:
     idle_timeout_s: float = 300.0
     # Sent to a server (--url); the database file needs none: reading it is the access check.
     api_key: str | None = None
+    # Unset: the SQLite file under data_dir.
+    database_url: str | None = None
+
+
+def store_config(data_dir: Path, database_url: str | None) -> StoreConfig:
+    """What an administrative command (check, keys, retention) opens."""
+    return StoreConfig(url=database_url, data_dir=data_dir.expanduser())
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -49,12 +56,14 @@ async def open_client(source: Source) -> AsyncIterator[TraceClient]:
         finally:
             await client.aclose()
         return
-    settings = Settings(data_dir=source.data_dir, idle_timeout_s=source.idle_timeout_s)
+    settings = Settings(
+        data_dir=source.data_dir, database_url=source.database_url, idle_timeout_s=source.idle_timeout_s
+    )
     try:
         client, store = TraceClient.local(settings, source.project)
     except StoreMissing as exc:
         raise fail(f"{exc}; start `tracehound serve` first, or pass --url", 2) from None
-    except (SchemaOutdated, SchemaTooNew) as exc:
+    except StoreError as exc:
         raise fail(str(exc), 2) from None
     try:
         yield client

@@ -28,9 +28,8 @@ from tracehound.conventions import normalize
 from tracehound.ids import decimal_span_hex, uuid_trace_hex
 from tracehound.importers.vllora_schema import COLUMNS
 from tracehound.model import RawSpan, Span
-from tracehound.storage import SqliteStore, TraceStore
-from tracehound.storage.sqlite_schema import SchemaTooNew
-from tracehound.storage.sqlite_store import StoreLocked
+from tracehound.storage import StoreConfig, TraceStore, open_store
+from tracehound.storage.errors import StoreError, StoreLocked
 
 # Rows per transaction: large enough to amortise a commit, small enough for a lively progress bar.
 BATCH_ROWS = 5_000
@@ -84,13 +83,13 @@ class ImportSummary:
 
 def import_vllora(
     path: Path,
-    data_dir: Path,
+    config: StoreConfig,
     *,
     project: str | None = None,
     batch_rows: int = BATCH_ROWS,
     on_progress: Progress | None = None,
 ) -> ImportSummary:
-    """Import every row of vLLora's `traces` table at `path` into the store in `data_dir`.
+    """Import every row of vLLora's `traces` table at `path` into the store `config` opens.
 
     `project`, when given, puts every span in that project, as an `x-project-id` header would;
     otherwise a span keeps the project vLLora recorded (its slug), else `default`.
@@ -100,7 +99,7 @@ def import_vllora(
     source = open_source(path)
     try:
         total = _count(source, path)
-        store = _open_store(data_dir)
+        store = _open_store(config)
         try:
             summary = _copy(source, path, store, project, batch_rows, total, on_progress)
             runs = {p["id"]: int(p["run_count"]) for p in store.list_projects()}
@@ -150,15 +149,15 @@ def _count(source: sqlite3.Connection, path: Path) -> int:
     return int(n)
 
 
-def _open_store(data_dir: Path) -> SqliteStore:
+def _open_store(config: StoreConfig) -> TraceStore:
     try:
-        return SqliteStore(data_dir)
+        return open_store(config)
     except StoreLocked as exc:
         raise ImportFailed(f"{exc}: stop it (a running `tracehound serve`?), then import again") from None
-    except SchemaTooNew as exc:
-        raise ImportFailed(f"{data_dir}: {exc}") from None
+    except StoreError as exc:
+        raise ImportFailed(str(exc)) from None
     except (OSError, sqlite3.Error) as exc:
-        raise ImportFailed(f"cannot open the data directory {data_dir}: {exc}") from None
+        raise ImportFailed(f"cannot open the data directory {config.data_dir}: {exc}") from None
 
 
 def _copy(

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from itertools import chain
 
 from tracehound.storage.hour_cache import values_bytes
-from tracehound.storage.sqlite_runs import _Where, joined_ints
-from tracehound.storage.usage import Usage
+from tracehound.storage.sqlite.runs import _Where, joined_ints
+from tracehound.storage.types import ErrorTally, RunFigures
 
 # Rootless runs come back as (last seen, has errors, duration) triples joined into one text.
 _RUN_PART = """
@@ -101,28 +101,6 @@ def run_part(conn: sqlite3.Connection, where: _Where) -> RunPart:
     )
 
 
-@dataclass(slots=True)
-class RunFigures:
-    """The runs that started in a window, by status, with their rollup sums."""
-
-    total: int = 0
-    running: int = 0
-    failed: int = 0
-    cost: float = 0.0
-    llm_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    # Durations of the runs that are not running, ascending.
-    durations_us: list[int] = field(default_factory=list)
-    # Latest finish over the window's runs: no span of theirs starts after it.
-    max_finish_us: int | None = None
-
-    @property
-    def completed(self) -> int:
-        return self.total - self.running - self.failed
-
-
 def run_figures(parts: Sequence[RunPart], cutoff_us: int) -> RunFigures:
     """The parts added up, with each run's status as sqlite_runs.run_status decides it: running
     when no root has arrived and the last span arrived at or after `cutoff_us`."""
@@ -149,22 +127,6 @@ def run_figures(parts: Sequence[RunPart], cutoff_us: int) -> RunFigures:
         out.durations_us += idle
         out.durations_us.sort()
     return out
-
-
-@dataclass(slots=True)
-class ErrorTally:
-    """One error message over some runs: the error spans carrying it, the runs with such a span
-    and the latest-starting of them (start, run id; ties: the greatest id)."""
-
-    count: int = 0
-    runs: int = 0
-    last: tuple[int, str] = (-(2**63), "")
-
-    def add(self, count: int, runs: int, last: tuple[int, str]) -> None:
-        self.count += count
-        self.runs += runs
-        if last > self.last:
-            self.last = last
 
 
 @dataclass(slots=True)
@@ -213,11 +175,3 @@ def runs_between(project_id: str, start_us: int, end_us: int) -> _Where:
     where = _Where()
     where.add("project_id = ? AND start_time_us >= ? AND start_time_us < ?", project_id, start_us, end_us)
     return where
-
-
-@dataclass(slots=True)
-class StatsData:
-    current: RunFigures
-    previous: RunFigures | None
-    errors: dict[str, ErrorTally]
-    usage: Usage

@@ -10,61 +10,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import NamedTuple
 
 import orjson
 
 from tracehound.model import Finding
 from tracehound.storage.queries import ListFilter, SpanQuery
-from tracehound.storage.sqlite_spans import _span_where
-from tracehound.storage.sqlite_stats import _usage
-from tracehound.storage.sqlite_stats_parts import snapshot
+from tracehound.storage.sqlite.spans import _span_where
+from tracehound.storage.sqlite.stats import _usage
+from tracehound.storage.sqlite.stats_parts import snapshot
+from tracehound.storage.types import SpanFacts, SummaryData, SummarySelection
 from tracehound.storage.usage import Usage
-
-
-@dataclass(frozen=True, slots=True)
-class SummarySelection:
-    project_id: str
-    thread_ids: tuple[str, ...] = ()
-    run_ids: tuple[str, ...] = ()
-    labels: tuple[str, ...] = ()
-
-
-class SpanFacts(NamedTuple):
-    """One selected span, typed columns only. `ref` is the store's handle on the row, for
-    `span_attributes`. `texts_scanned` is None for a span stored before the semantic scan ran at
-    ingest."""
-
-    ref: int
-    span_id: str
-    run_id: str
-    operation_name: str
-    kind: str
-    is_llm_call: int
-    start_us: int
-    finish_us: int
-    is_error: int
-    error_message: str | None
-    model: str | None
-    tool_name: str | None
-    ttft_us: int | None
-    cost: float | None
-    usage_counted: int
-    input_tokens: int | None
-    output_tokens: int | None
-    cached_tokens: int | None
-    unpriced: int
-    texts_scanned: int | None
-
-
-@dataclass(slots=True)
-class SummaryData:
-    spans: list[SpanFacts] = field(default_factory=list)  # by start time, then span id
-    usage: Usage = field(default_factory=Usage)  # by model
-    findings: list[tuple[SpanFacts, Finding]] = field(default_factory=list)  # made at ingest
-
 
 _FACTS = """
     SELECT rowid, span_id, run_id, operation_name, kind, is_llm_call, start_time_us, finish_time_us,

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 
-from tracehound.storage.sqlite_runs import joined_ints
-
-
-@dataclass(frozen=True, slots=True)
-class ToolCalls:
-    tool: str
-    errors: int
-    durations_us: list[int]  # ascending, one per call
+from tracehound.storage.sqlite.runs import joined_ints
+from tracehound.storage.types import ToolCalls
 
 
 def tool_calls(conn: sqlite3.Connection, project_id: str, start_us: int, end_us: int) -> list[ToolCalls]:

@@ -21,17 +21,16 @@ from typing import TypeVar
 
 from tracehound.storage.hour_cache import HourCache, HourRef, HourVersions, Sized
 from tracehound.storage.hourly import HOUR_US, hour_of
-from tracehound.storage.sqlite_hourly import (
+from tracehound.storage.sqlite.hourly import (
     SpanHour,
     hourly_usage,
     merge_span_hours,
     span_hour,
     whole_hours,
 )
-from tracehound.storage.sqlite_stats_parts import (
+from tracehound.storage.sqlite.stats_parts import (
     ErrorPart,
     RunPart,
-    StatsData,
     error_part,
     merge_errors,
     merge_runs,
@@ -40,6 +39,7 @@ from tracehound.storage.sqlite_stats_parts import (
     runs_between,
     snapshot,
 )
+from tracehound.storage.types import StatsData
 from tracehound.storage.usage import Usage
 
 P = TypeVar("P", bound=Sized)

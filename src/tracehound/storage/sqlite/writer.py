@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from tracehound.ids import hex_key, text_key
@@ -30,6 +29,7 @@ from tracehound.storage.rollups import (
     upsert_sql,
     usage_update_sql,
 )
+from tracehound.storage.types import WriteResult
 
 _INSERT_SPAN = """
     INSERT INTO spans (project_id, trace_key, span_key, thread_key, trace_id, span_id, parent_span_id,
@@ -61,12 +61,6 @@ _UNCOUNT = """
 """
 
 _MAX_DEPTH = 1024
-
-
-@dataclass(slots=True)
-class WriteResult:
-    inserted: int
-    duplicates: int
 
 
 class _Batch:

@@ -11,17 +11,9 @@ semantic findings. The project's span counters and label counts drop with them, 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 
-from tracehound.storage.sqlite_spans import run_trace_keys
-
-DAY_US = 86_400_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Expired:
-    runs: int
-    spans: int
+from tracehound.storage.sqlite.spans import run_trace_keys
+from tracehound.storage.types import Expired
 
 
 def policies(conn: sqlite3.Connection) -> dict[str, int | None]:

@@ -10,60 +10,16 @@ temporary B-tree, which costs three to four times the index scan itself."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from typing import Literal
 
 from tracehound.storage.queries import RunQuery
-from tracehound.storage.sqlite_runs import _STATUS_SQL, _rollup_filters, _Where, joined_ints
-
-SeriesMetric = Literal[
-    "runs",
-    "failed_runs",
-    "error_rate",
-    "cost",
-    "llm_calls",
-    "input_tokens",
-    "output_tokens",
-    "duration",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesQuery:
-    """Buckets [start_us, end_us) of `interval_us`; both bounds on bucket boundaries.
-    `duration` stands for every percentile metric: it asks for the raw values."""
-
-    project_id: str
-    metric: SeriesMetric
-    start_us: int
-    end_us: int
-    interval_us: int
-    by_model: bool = False
-    thread_ids: tuple[str, ...] = ()
-    labels: tuple[str, ...] = ()
-    model_name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BucketAggregate:
-    """One (model, bucket) cell: `total` is the sum or count the metric adds up, or the numerator
-    of a rate, whose denominator is `count` (None for sums). `key` is the model (None when not
-    grouped, or for calls without a model). Cells may be missing, or present with nothing."""
-
-    key: str | None
-    bucket_start_us: int
-    total: float
-    count: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BucketValues:
-    """One (model, bucket) cell's raw values: durations in µs, in no particular order."""
-
-    key: str | None
-    bucket_start_us: int
-    values: list[int]
-
+from tracehound.storage.sqlite.runs import _STATUS_SQL, _rollup_filters, _Where, joined_ints
+from tracehound.storage.types import (
+    BY_MODEL_METRICS,
+    BucketAggregate,
+    BucketValues,
+    SeriesMetric,
+    SeriesQuery,
+)
 
 _BUCKETS = "WITH RECURSIVE b(s) AS (SELECT ? UNION ALL SELECT s + ? FROM b WHERE s + ? < ?) "
 
@@ -87,7 +43,7 @@ _SPAN_AGGREGATES: dict[SeriesMetric, tuple[str, str]] = {
 }
 _INDEX_CONDITION = {"spans_llm": "is_llm_call = 1", "spans_counted": "usage_counted = 1"}
 
-BY_MODEL_METRICS: frozenset[SeriesMetric] = frozenset(_SPAN_AGGREGATES)
+assert frozenset(_SPAN_AGGREGATES) == BY_MODEL_METRICS
 
 
 def _selected_runs(q: SeriesQuery) -> _Where:

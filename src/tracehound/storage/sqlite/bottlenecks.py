@@ -8,41 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import partial
-from typing import NamedTuple
 
-from tracehound.model import RunStatus
-from tracehound.storage.sqlite_runs import run_status
-from tracehound.storage.sqlite_spans import run_trace_keys
-
-
-class SpanTiming(NamedTuple):
-    span_id: str
-    parent_span_id: str | None
-    operation_name: str
-    kind: str
-    model: str | None
-    start_us: int
-    finish_us: int
-    cost: float | None
-    usage_counted: int
-
-
-@dataclass(frozen=True, slots=True)
-class RunTimings:
-    run_id: str
-    status: RunStatus
-    span_count: int
-    start_us: int
-    finish_us: int
-    cost: float
-    spans: list[SpanTiming]
-    truncated: bool
-
-
-# Operation and model of a span; the model may be None, which matches None only.
-OpModel = tuple[str, str | None]
+from tracehound.storage.sqlite.runs import run_status
+from tracehound.storage.sqlite.spans import run_trace_keys
+from tracehound.storage.types import OpModel, RunTimings, SpanTiming
 
 _RUN = """
     SELECT start_time_us, finish_time_us, span_count, root_count, error_count, last_seen_us, cost,

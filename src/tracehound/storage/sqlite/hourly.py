@@ -22,8 +22,8 @@ from itertools import chain
 
 from tracehound.storage.hour_cache import values_bytes
 from tracehound.storage.hourly import HOUR_US, hour_of, key_name
-from tracehound.storage.sqlite_runs import joined_ints
-from tracehound.storage.sqlite_spans import run_trace_keys
+from tracehound.storage.sqlite.runs import joined_ints
+from tracehound.storage.sqlite.spans import run_trace_keys
 from tracehound.storage.usage import Billed, Calls, Usage
 
 # (model, provider)

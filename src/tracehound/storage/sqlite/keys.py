@@ -11,44 +11,32 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
-from tracehound.storage.sqlite_schema import SchemaOutdated, check_current, migrate
-from tracehound.storage.sqlite_store import DB_FILENAME, StoreLocked, StoreMissing, _connect, _lock
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
-    id: str
-    name: str | None
-    key_hash: str
-    # Empty when the key covers every project.
-    projects: tuple[str, ...]
-    all_projects: bool
-    created_at_us: int
-    last_used_at_us: int | None = None
-    revoked_at_us: int | None = None
+from tracehound.storage.errors import SchemaOutdated, StoreLocked, StoreMissing
+from tracehound.storage.sqlite.schema import check_current, migrate
+from tracehound.storage.sqlite.store import DB_FILENAME, connect, lock_data_dir
+from tracehound.storage.types import KeyRecord
 
 
 def _open_migrated(data_dir: Path) -> sqlite3.Connection:
     """Create or upgrade the file when no server holds it; a running server has already."""
     path = data_dir / DB_FILENAME
     try:
-        lock = _lock(data_dir)
+        lock = lock_data_dir(data_dir)
     except StoreLocked:
-        conn = _connect(path, readonly=False)
+        conn = connect(path, readonly=False)
         check_current(conn)
         return conn
     try:
-        conn = _connect(path, readonly=False)
+        conn = connect(path, readonly=False)
         migrate(conn)
         return conn
     finally:
         lock.close()
 
 
-class KeyStore:
+class SqliteKeyStore:
     """`create=True` (`keys create`) makes the data directory and database when missing, so
     keys can exist before the first `tracehound serve`; otherwise a missing file means no keys."""
 
@@ -60,7 +48,7 @@ class KeyStore:
             data_dir.mkdir(parents=True, exist_ok=True)
             self._conn = _open_migrated(data_dir)
         else:
-            self._conn = _connect(path, readonly=False)
+            self._conn = connect(path, readonly=False)
             try:
                 check_current(self._conn)
             except SchemaOutdated:

@@ -10,7 +10,7 @@ import orjson
 
 from tracehound.ids import hex_key, span_id_candidates, text_key, trace_id_candidates
 from tracehound.storage.queries import GroupKey, GroupQuery, ListFilter, Page, SpanQuery
-from tracehound.storage.sqlite_runs import _rollup_filters, _Where
+from tracehound.storage.sqlite.runs import _rollup_filters, _Where
 
 _SPAN_FIELDS = (
     "trace_id, span_id, parent_span_id, run_id, thread_id, operation_name, kind, start_time_us, "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from tracehound.storage.errors import SchemaOutdated, SchemaTooNew
 from tracehound.storage.hourly import HOUR_SQL
 
 # Rollup columns shared by `runs` and `threads`; the writer builds its upserts from this list.
@@ -275,14 +276,6 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class SchemaTooNew(RuntimeError):
-    pass
-
-
-class SchemaOutdated(RuntimeError):
-    pass
 
 
 def _version(conn: sqlite3.Connection) -> int:

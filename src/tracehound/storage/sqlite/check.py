@@ -9,15 +9,15 @@ rollups with the rebuilt ones in one transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 
 from tracehound.model import Span
-from tracehound.storage.sqlite_schema import check_current, migrate
-from tracehound.storage.sqlite_writer import write_spans
+from tracehound.storage.sqlite.schema import check_current, migrate
+from tracehound.storage.sqlite.writer import write_spans
+from tracehound.storage.types import MAX_LISTED, CheckReport, Progress, TableDiff
 
 # Rollup tables and the columns that identify a row (`projects` last: see `repair`). `projects`
 # is compared on its counters only: its creation time depends on how requests were batched.
@@ -34,7 +34,6 @@ ROLLUPS: dict[str, tuple[str, ...]] = {
 _IGNORED = {"projects": {"created_at_us"}}
 
 BATCH_SPANS = 5_000
-MAX_LISTED = 20
 
 # The typed columns under the names of Span's fields. `usage_counted` is the writer's to decide,
 # and no rollup reads attributes, events or resources, so the replay leaves them out: the
@@ -44,36 +43,6 @@ _SPAN_COLUMNS = """project_id, trace_id, span_id, parent_span_id, run_id, thread
     error_message, model, request_model, provider, input_tokens, output_tokens, cached_tokens, cost,
     cost_source, label, tool_name, title, ttft_us, convention, COALESCE(scope_name, '') AS scope_name,
     received_us"""
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass
-class TableDiff:
-    table: str
-    missing: int = 0  # rows the spans imply that are not stored
-    extra: int = 0  # stored rows no span implies
-    different: int = 0  # same key, other values
-    skipped: int = 0  # rows retention made uncheckable: their spans were deleted on purpose
-    examples: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.extra or self.different)
-
-    def note(self, example: str) -> None:
-        if len(self.examples) < MAX_LISTED:
-            self.examples.append(example)
-
-
-@dataclass
-class CheckReport:
-    spans: int
-    tables: list[TableDiff]
-
-    @property
-    def ok(self) -> bool:
-        return all(t.ok for t in self.tables)
 
 
 def _stored_spans(conn: sqlite3.Connection) -> Iterator[list[Span]]:

@@ -11,20 +11,14 @@ plain data: the arithmetic (percentiles, rates, shares) lives in `tracehound.ana
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 
 from tracehound.storage.queries import RunQuery
-from tracehound.storage.sqlite_hourly import longest_run_us
-from tracehound.storage.sqlite_runs import _rollup_filters, _Where, joined_ints
-from tracehound.storage.sqlite_spans import run_trace_keys
-from tracehound.storage.sqlite_stats_hours import StatsCache, hour_stats, hour_usage
-from tracehound.storage.sqlite_stats_parts import (
-    StatsData,
-    error_part,
-    run_figures,
-    run_part,
-    snapshot,
-)
+from tracehound.storage.sqlite.hourly import longest_run_us
+from tracehound.storage.sqlite.runs import _rollup_filters, _Where, joined_ints
+from tracehound.storage.sqlite.spans import run_trace_keys
+from tracehound.storage.sqlite.stats_hours import StatsCache, hour_stats, hour_usage
+from tracehound.storage.sqlite.stats_parts import error_part, run_figures, run_part, snapshot
+from tracehound.storage.types import StatsData, StatsFilter
 from tracehound.storage.usage import Billed, Calls, Usage, UsageKey
 
 # Breakdown keys to span columns: the only names formatted into a statement from a request
@@ -35,16 +29,6 @@ _KEY_COLUMNS: dict[UsageKey, str] = {
     "label": "label",
     "thread": "thread_id",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class StatsFilter:
-    """Which runs: those of a project, narrowed as /runs narrows them."""
-
-    project_id: str
-    thread_ids: tuple[str, ...] = ()
-    labels: tuple[str, ...] = ()
-    model_name: str | None = None
 
 
 def _runs_where(f: StatsFilter, start_us: int, end_us: int) -> _Where:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -14,25 +13,34 @@ from pathlib import Path
 from typing import IO, Any
 
 from tracehound.model import Span
-from tracehound.storage import sqlite_retention, sqlite_runs, sqlite_spans, sqlite_stats, sqlite_summary
+from tracehound.storage.errors import ReadOnlyStore, StoreLocked, StoreMissing
 from tracehound.storage.hourly import HOUR_US
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
-from tracehound.storage.sqlite_bottlenecks import OpModel, RunTimings, recent_durations, run_timings
-from tracehound.storage.sqlite_check import CheckReport, Progress, check
-from tracehound.storage.sqlite_schema import check_current, migrate
-from tracehound.storage.sqlite_stats import StatsFilter
-from tracehound.storage.sqlite_stats_hours import StatsCache, hour_durations
-from tracehound.storage.sqlite_stats_parts import StatsData
-from tracehound.storage.sqlite_summary import SummaryData, SummarySelection
-from tracehound.storage.sqlite_timeseries import (
+from tracehound.storage.sqlite import retention as sqlite_retention
+from tracehound.storage.sqlite import runs as sqlite_runs
+from tracehound.storage.sqlite import spans as sqlite_spans
+from tracehound.storage.sqlite import stats as sqlite_stats
+from tracehound.storage.sqlite import summary as sqlite_summary
+from tracehound.storage.sqlite.bottlenecks import recent_durations, run_timings
+from tracehound.storage.sqlite.schema import check_current, migrate
+from tracehound.storage.sqlite.stats_hours import StatsCache, hour_durations
+from tracehound.storage.sqlite.timeseries import bucket_aggregates, bucket_values
+from tracehound.storage.sqlite.tools import tool_calls
+from tracehound.storage.sqlite.writer import write_spans
+from tracehound.storage.types import (
     BucketAggregate,
     BucketValues,
+    Expired,
+    OpModel,
+    RunTimings,
     SeriesQuery,
-    bucket_aggregates,
-    bucket_values,
+    StatsData,
+    StatsFilter,
+    SummaryData,
+    SummarySelection,
+    ToolCalls,
+    WriteResult,
 )
-from tracehound.storage.sqlite_tools import ToolCalls, tool_calls
-from tracehound.storage.sqlite_writer import WriteResult, write_spans
 from tracehound.storage.usage import Usage, UsageKey
 
 log = logging.getLogger(__name__)
@@ -41,7 +49,7 @@ DB_FILENAME = "tracehound.db"
 LOCK_FILENAME = "tracehound.lock"
 
 
-def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode = WAL")
@@ -59,19 +67,7 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-class StoreLocked(RuntimeError):
-    pass
-
-
-class StoreMissing(RuntimeError):
-    pass
-
-
-class ReadOnlyStore(RuntimeError):
-    pass
-
-
-def _lock(data_dir: Path) -> IO[bytes]:
+def lock_data_dir(data_dir: Path) -> IO[bytes]:
     """One writer per database file: the writer de-duplicates spans on the assumption that no
     other process inserts into the same file."""
     handle = open(data_dir / LOCK_FILENAME, "wb")  # noqa: SIM115 - held open while the store lives
@@ -90,7 +86,7 @@ class _Checkpointer:
     starts it over from the beginning."""
 
     def __init__(self, path: Path, write_lock: threading.Lock, interval_s: float = 1.0) -> None:
-        self._conn = _connect(path, readonly=False)
+        self._conn = connect(path, readonly=False)
         self._write_lock = write_lock
         self._interval_s = interval_s
         self._stop = threading.Event()
@@ -113,53 +109,6 @@ class _Checkpointer:
         self._conn.close()
 
 
-def check_store(data_dir: Path, *, repair: bool = False, progress: Progress | None = None) -> CheckReport:
-    """`tracehound check`: compare the rollups with the spans (read-only, beside a running
-    server), or repair them (which needs the data directory to itself)."""
-    path = data_dir / DB_FILENAME
-    if not path.is_file():
-        raise StoreMissing(f"no tracehound database at {path}")
-    lock = _lock(data_dir) if repair else None
-    try:
-        with tempfile.TemporaryDirectory(prefix="tracehound-check-") as scratch:
-            return check(path, Path(scratch) / "rebuilt.db", fix=repair, progress=progress)
-    finally:
-        if lock is not None:
-            lock.close()
-
-
-def set_retention(data_dir: Path, project_id: str, days: int | None, *, clear: bool = False) -> None:
-    """Set (or with `clear`, remove) a project's retention beside a running server. The
-    single-writer lock guards span de-duplication; a settings row cannot disturb it, so this
-    writes through its own short transaction and SQLite's file lock."""
-    path = data_dir / DB_FILENAME
-    if not path.is_file():
-        raise StoreMissing(f"no tracehound database at {path}")
-    conn = _connect(path, readonly=False)
-    try:
-        check_current(conn)
-        with conn:
-            conn.execute("BEGIN IMMEDIATE")
-            if clear:
-                sqlite_retention.clear_policy(conn, project_id)
-            else:
-                sqlite_retention.set_policy(conn, project_id, days)
-    finally:
-        conn.close()
-
-
-def retention_policies(data_dir: Path) -> dict[str, int | None]:
-    path = data_dir / DB_FILENAME
-    if not path.is_file():
-        raise StoreMissing(f"no tracehound database at {path}")
-    conn = _connect(path, readonly=True)
-    try:
-        check_current(conn)
-        return sqlite_retention.policies(conn)
-    finally:
-        conn.close()
-
-
 class SqliteStore:
     """`readonly=True` opens the file beside a running server (the CLI and `tracehound mcp`
     reading the database directly): no lock, no writer, no checkpoints, and no migration; and no
@@ -176,6 +125,7 @@ class SqliteStore:
         stats_cache_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.path = data_dir / DB_FILENAME
+        self.where = str(self.path)
         self.idle_timeout_us = int(idle_timeout_s * 1_000_000)
         self.clock = clock
         self._local = threading.local()
@@ -192,8 +142,8 @@ class SqliteStore:
             check_current(self._read())
             return
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_file = _lock(data_dir)
-        writer = _connect(self.path, readonly=False)
+        self._lock_file = lock_data_dir(data_dir)
+        writer = connect(self.path, readonly=False)
         try:
             migrate(writer)
         except BaseException:
@@ -216,7 +166,7 @@ class SqliteStore:
     def _read(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path, readonly=True)
+            conn = connect(self.path, readonly=True)
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
@@ -348,7 +298,7 @@ class SqliteStore:
     def projects(self) -> list[str]:
         return sqlite_retention.projects(self._read())
 
-    def expire(self, project_id: str, cutoff_us: int, max_runs: int) -> sqlite_retention.Expired:
+    def expire(self, project_id: str, cutoff_us: int, max_runs: int) -> Expired:
         """One batch of `sqlite_retention.expire`; the write lock is held for that batch only,
         so ingest waits at most one short transaction."""
         if self._writer is None:
