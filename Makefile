@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run demo test fuzz lint typecheck check bench bench-quick bench-analytics bench-summary load load-quick clean
+.PHONY: help install postgres run demo test fuzz lint typecheck check bench bench-quick bench-analytics bench-summary load load-quick clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -17,10 +17,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## Create .venv and install tracehound with its dev tools
 
+postgres:  ## Install Debian's PostgreSQL server if missing (the tests start their own throwaway one)
+	scripts/ensure-postgres
+
 run: $(STAMP)  ## Start tracehound on SQLite (~/.tracehound) and load the demo data
 	$(BIN)/tracehound serve --demo
 
-test: $(STAMP)  ## Run the whole test suite, with lint and type checks
+test: $(STAMP) postgres  ## Run the whole test suite, with lint and type checks
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -q
@@ -28,7 +31,7 @@ test: $(STAMP)  ## Run the whole test suite, with lint and type checks
 FUZZ_EXAMPLES ?= 200
 FUZZ_TESTS := tests/test_fuzz_api.py tests/test_fuzz_decode.py tests/test_fuzz_ingest.py tests/test_sql_injection.py
 
-fuzz: $(STAMP)  ## The fuzz tests with a long budget, FUZZ_EXAMPLES=200 per property (many minutes)
+fuzz: $(STAMP) postgres  ## The fuzz tests with a long budget, FUZZ_EXAMPLES=200 per property (many minutes)
 	TRACEHOUND_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -n 2 -q --timeout=0 --durations=10 $(FUZZ_TESTS)
 
 lint: $(STAMP)  ## ruff

@@ -1,6 +1,7 @@
 """Test fixtures: a real tracehound server on loopback, fed by the OpenTelemetry SDK's own OTLP
 exporters. Each test gets its own project id, so tests share one server without seeing each
-other's data."""
+other's data. Tests of the PostgreSQL backend get a real PostgreSQL server (tests/pgserver.py) and
+a database of their own, cloned from a template."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.pgserver import PgServer, PgServerError
 from tests.spans import SpanFactory
 
 
@@ -141,3 +143,46 @@ def get_json(client: httpx.Client, path: str, params: dict[str, Any] | None = No
     response = client.get(path, params=params)
     assert response.status_code == status, response.text
     return response.json()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+PG_TEMPLATE = "tracehound_template"
+
+
+def prepare_template(url: str) -> None:
+    """Bring the template database that every test database is cloned from to the current schema.
+
+    Nothing to do yet. When the PostgreSQL backend lands, its migrations run here, once per test
+    process: `open_store(url)`, then close it, because CREATE DATABASE ... TEMPLATE refuses a
+    template that has a connection open.
+    """
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One real PostgreSQL server per test process (per xdist worker), started by the first test
+    that asks for it. A server that cannot start fails those tests with the reason: they are
+    never skipped."""
+    try:
+        server = PgServer().start()
+    except PgServerError as e:
+        pytest.fail(f"the PostgreSQL test server did not start: {e}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PgServer) -> str:
+    """The name of the migrated template database (see `prepare_template`)."""
+    prepare_template(pg_server.create_database(PG_TEMPLATE))
+    return PG_TEMPLATE
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer, pg_template: str) -> Iterator[str]:
+    """A database of this test's own, cloned from the template and dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    url = pg_server.create_database(name, template=pg_template)
+    yield url
+    pg_server.drop_database(name)
