@@ -21,6 +21,7 @@ import pytest
 
 from tests.pgserver import PgServer, PgServerError
 from tests.spans import SpanFactory
+from tracehound.storage import StoreConfig, open_store
 
 
 def free_port() -> int:
@@ -151,12 +152,10 @@ PG_TEMPLATE = "tracehound_template"
 
 
 def prepare_template(url: str) -> None:
-    """Bring the template database that every test database is cloned from to the current schema.
-
-    Nothing to do yet. When the PostgreSQL backend lands, its migrations run here, once per test
-    process: `open_store(url)`, then close it, because CREATE DATABASE ... TEMPLATE refuses a
-    template that has a connection open.
-    """
+    """Bring the template database that every test database is cloned from to the current schema,
+    once per test process. The store is closed at once: CREATE DATABASE ... TEMPLATE refuses a
+    template that has a connection open."""
+    open_store(StoreConfig(url=url)).close()
 
 
 @pytest.fixture(scope="session")

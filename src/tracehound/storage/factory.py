@@ -22,7 +22,9 @@ def backend_for(url: str | None) -> Backend:
 
         return SQLITE
     if scheme in _POSTGRES_SCHEMES:
-        raise InvalidDatabaseUrl("PostgreSQL storage is not in this build of tracehound yet")
+        from tracehound.storage.postgres.backend import POSTGRES
+
+        return POSTGRES
     shown = url if len(url or "") <= 80 else f"{(url or '')[:80]}…"
     raise InvalidDatabaseUrl(
         f"unsupported database URL {shown!r}: use postgresql://USER:PASSWORD@HOST:PORT/DB, "
