@@ -53,7 +53,12 @@ class Server:
             return self.process.wait()
 
 
-def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
+def start_server(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None, database_url: str | None = None
+) -> Server:
+    """`database_url` None: SQLite under `data_dir`; a postgresql:// URL: that database."""
+    if database_url is not None:
+        extra = ("--database-url", database_url, *extra)
     port, http_port, grpc_port = free_port(), free_port(), free_port()
     log = data_dir.parent / f"{data_dir.name}-server.log"
     with open(log, "wb") as out:
@@ -103,9 +108,40 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
     raise RuntimeError(f"server did not start: {log.read_text()}")
 
 
+# The contract suite runs on every backend; TRACEHOUND_TEST_BACKENDS=sqlite narrows it while
+# working on one (CI and `make test` leave it unset).
+BACKENDS = [b for b in os.environ.get("TRACEHOUND_TEST_BACKENDS", "sqlite,postgres").split(",") if b]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = start_server(tmp_path_factory.mktemp("shared") / "data")
+def database_url(request: pytest.FixtureRequest, backend: str) -> str | None:
+    """The database the session's shared server uses: None is SQLite under its data directory;
+    for PostgreSQL, a database of its own cloned from the template."""
+    if backend == "sqlite":
+        return None
+    pg: PgServer = request.getfixturevalue("pg_server")
+    template: str = request.getfixturevalue("pg_template")
+    return pg.create_database(f"shared_{uuid.uuid4().hex[:12]}", template=template)
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, backend: str) -> str | None:
+    """A database of this test's own on the backend (None: SQLite under the test's data dir)."""
+    if backend == "sqlite":
+        return None
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, database_url: str | None) -> Iterator[Server]:
+    s = start_server(tmp_path_factory.mktemp("shared") / "data", database_url=database_url)
     yield s
     s.stop()
 
