@@ -39,6 +39,14 @@ class Server:
     otlp_grpc: str
     data_dir: Path
     log: Path
+    database_url: str | None = None
+
+    @property
+    def store_args(self) -> list[str]:
+        """The CLI options that open this server's database in process (beside the server)."""
+        if self.database_url is not None:
+            return ["--database-url", self.database_url]
+        return ["--data-dir", str(self.data_dir)]
 
     def client(self, project: str | None = None) -> httpx.Client:
         headers = {"x-project-id": project} if project else {}
@@ -91,6 +99,7 @@ def start_server(
         otlp_grpc=f"http://127.0.0.1:{grpc_port}",
         data_dir=data_dir,
         log=log,
+        database_url=database_url,
     )
     # Generous: start-up imports take tens of seconds when the machine's cores are busy.
     deadline = time.monotonic() + 90

@@ -1,6 +1,6 @@
-"""The CLI as a subprocess, against the running server (--url) and straight on its database file
-(--data-dir, read-only beside the server): --json prints what the REST endpoint answers; tables
-carry the figures; failures are one line on stderr with exit code 1 (refused) or 2 (unreachable)."""
+"""The CLI as a subprocess, against the running server (--url) and straight on its database
+(--data-dir or --database-url, read-only beside the server): --json prints what the REST
+endpoint answers; tables carry the figures; failures are one line on stderr with exit code 1 (refused) or 2 (unreachable)."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ def cli_json(*args: str) -> Any:
     return json.loads(done.stdout)
 
 
-@pytest.fixture(params=["url", "data-dir"])
+@pytest.fixture(params=["url", "in-process"])
 def source(request: pytest.FixtureRequest, server: Server, world: World) -> list[str]:
-    where = ["--url", server.api] if request.param == "url" else ["--data-dir", str(server.data_dir)]
+    where = ["--url", server.api] if request.param == "url" else server.store_args
     return [*where, "--project", world.project]
 
 
@@ -116,10 +116,12 @@ def test_unreachable_or_missing_exit_2(tmp_path: Path) -> None:
     assert down.returncode == 2 and "Unreachable" in down.stderr
 
 
-def test_data_dir_from_the_environment(server: Server, world: World, wapi: httpx.Client) -> None:
-    done = cli(
-        "runs", "--json", "--project", world.project, env={"TRACEHOUND_DATA_DIR": str(server.data_dir)}
-    )
+def test_store_from_the_environment(server: Server, world: World, wapi: httpx.Client) -> None:
+    if server.database_url is not None:
+        env = {"TRACEHOUND_DATABASE_URL": server.database_url}
+    else:
+        env = {"TRACEHOUND_DATA_DIR": str(server.data_dir)}
+    done = cli("runs", "--json", "--project", world.project, env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == get_json(wapi, "/runs", {"limit": 20})
 

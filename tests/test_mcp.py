@@ -356,9 +356,9 @@ def test_vllora_llm_call_run_overview_and_version(server: Server, world: World) 
     assert len(o["span_tree"]) == 10 and {n["kind"] for n in o["span_tree"]} >= {"llm", "internal"}
 
 
-@pytest.mark.parametrize("how", ["data-dir", "url"])
+@pytest.mark.parametrize("how", ["in-process", "url"])
 def test_stdio_transport(server: Server, world: World, wapi: httpx.Client, how: str) -> None:
-    source = ["--data-dir", str(server.data_dir)] if how == "data-dir" else ["--url", server.api]
+    source = server.store_args if how == "in-process" else ["--url", server.api]
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "tracehound", "mcp", *source, "--project", world.project]
     )
