@@ -1,6 +1,7 @@
 """The CLI as a subprocess, against the running server (--url) and straight on its database
 (--data-dir or --database-url, read-only beside the server): --json prints what the REST
-endpoint answers; tables carry the figures; failures are one line on stderr with exit code 1 (refused) or 2 (unreachable)."""
+endpoint answers; tables carry the figures; failures are one line on stderr with exit code 1
+(refused) or 2 (unreachable)."""
 
 from __future__ import annotations
 
