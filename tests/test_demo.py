@@ -27,8 +27,8 @@ def _runs(server: Server, at_least: int, project: str | None = None) -> list[dic
     raise AssertionError(f"fewer than {at_least} runs after 30 s: {server.log.read_text()}")
 
 
-def test_serve_with_demo(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "demo", "--demo", "--log-level", "info")
+def test_serve_with_demo(tmp_path: Path, store_url: str | None) -> None:
+    server = start_server(tmp_path / "demo", "--demo", "--log-level", "info", database_url=store_url)
     try:
         deadline = time.monotonic() + 60
         while "demo data loaded" not in server.log.read_text():

@@ -208,6 +208,32 @@ def test_import_matches_vllora_runs_and_is_idempotent(vllora_db: Path, tmp_path:
         server.stop()
 
 
+def test_import_into_postgres_beside_running_servers(vllora_db: Path, tmp_path: Path, pg_url: str) -> None:
+    """On PostgreSQL the import is one more writer: it needs no server stopped, and a re-import
+    through any process finds every span already present."""
+    first = cli("import-vllora", str(vllora_db), "--database-url", pg_url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1] == (
+        f"{ROWS} rows read, {SPANS} spans imported, 0 already present, 4 rows skipped; 8 {SUMMARY}"
+    )
+    server = start_server(tmp_path / "pg", database_url=pg_url)
+    try:
+        with server.client(DEFAULT) as c:
+            check_runs(c, {k: v for k, v in VLLORA_RUNS.items() if k != RUN_G})
+            check_span_round_trip(c)
+        with server.client(LUCY) as c:
+            check_runs(c, {RUN_G: VLLORA_RUNS[RUN_G]})
+        before = snapshot(server)
+        again = cli("import-vllora", str(vllora_db), "--database-url", pg_url)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.splitlines()[-1] == (
+            f"{ROWS} rows read, 0 spans imported, {SPANS} already present, 4 rows skipped; 8 {SUMMARY}"
+        )
+        assert snapshot(server) == before
+    finally:
+        assert server.stop() == 0
+
+
 def check_span_round_trip(c: httpx.Client) -> None:
     """A span comes back with vLLora's attributes unchanged (the promoted keys stripped again)."""
     db = build()
