@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.conftest import Server
@@ -19,70 +20,97 @@ from tests.test_spans_summary import semantic_thread, summary
 from tracehound.analytics.summary import spans_summary
 from tracehound.conventions import normalize
 from tracehound.model import Finding, RawSpan, Span
-from tracehound.storage.sqlite.store import DB_FILENAME, SqliteStore
+from tracehound.storage import StoreConfig, open_store
+from tracehound.storage.sqlite.store import DB_FILENAME
 from tracehound.storage.types import SummarySelection
 
 
-def _db(server: Server) -> closing[sqlite3.Connection]:
-    return closing(sqlite3.connect(server.data_dir / DB_FILENAME, timeout=30, isolation_level=None))
+def _sql(database_url: str | None, sqlite: str) -> str:
+    """A statement in the backend's dialect: psycopg placeholders, IS DISTINCT FROM."""
+    if database_url is None:
+        return sqlite
+    return sqlite.replace("?", "%s").replace("IS NOT %s", "IS DISTINCT FROM %s")
 
 
-def _stored(server: Server, project: str) -> tuple[int, int, int]:
+def _execute(
+    server: Server, database_url: str | None, statements: list[tuple[str, tuple[Any, ...]]]
+) -> list[Any]:
+    """Run `statements` in one transaction on the server's database (its SQLite file, or the
+    PostgreSQL database); the first row of each."""
+    out = []
+    if database_url is None:
+        with closing(sqlite3.connect(server.data_dir / DB_FILENAME, timeout=30, isolation_level=None)) as db:
+            db.execute("BEGIN IMMEDIATE")
+            out = [db.execute(sql, params).fetchone() for sql, params in statements]
+            db.execute("COMMIT")
+        return out
+    with psycopg.connect(database_url, autocommit=True) as pg, pg.transaction():
+        for sql, params in statements:
+            cur = pg.execute(_sql(database_url, sql), params)
+            out.append(cur.fetchone() if cur.description else None)
+    return out
+
+
+def _stored(server: Server, database_url: str | None, project: str) -> tuple[int, int, int]:
     """Spans, texts scanned at ingest and findings stored for `project`."""
-    with _db(server) as conn:
-        spans, texts = conn.execute(
-            "SELECT COUNT(*), SUM(texts_scanned) FROM spans WHERE project_id = ?", (project,)
-        ).fetchone()
-        (found,) = conn.execute(
-            "SELECT COUNT(*) FROM span_findings WHERE project_id = ?", (project,)
-        ).fetchone()
-    return spans, texts, found
+    (spans, texts), (found,) = _execute(
+        server,
+        database_url,
+        [
+            ("SELECT COUNT(*), SUM(texts_scanned) FROM spans WHERE project_id = ?", (project,)),
+            ("SELECT COUNT(*) FROM span_findings WHERE project_id = ?", (project,)),
+        ],
+    )
+    return spans, None if texts is None else int(texts), found
 
 
-def _forget(server: Server, project: str, keep: str | None = None) -> None:
+def _forget(server: Server, database_url: str | None, project: str, keep: str | None = None) -> None:
     """Make the spans of `project` but those of operation `keep` look as an older tracehound
     stored them: not scanned at ingest, no findings."""
-    with _db(server) as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "UPDATE spans SET texts_scanned = NULL WHERE project_id = ? AND operation_name IS NOT ?",
-            (project, keep),
-        )
-        conn.execute(
-            """DELETE FROM span_findings WHERE project_id = ? AND span_id IN
-               (SELECT span_id FROM spans WHERE project_id = ? AND texts_scanned IS NULL)""",
-            (project, project),
-        )
-        conn.execute("COMMIT")
+    _execute(
+        server,
+        database_url,
+        [
+            (
+                "UPDATE spans SET texts_scanned = NULL WHERE project_id = ? AND operation_name IS NOT ?",
+                (project, keep),
+            ),
+            (
+                """DELETE FROM span_findings WHERE project_id = ? AND span_id IN
+                   (SELECT span_id FROM spans WHERE project_id = ? AND texts_scanned IS NULL)""",
+                (project, project),
+            ),
+        ],
+    )
 
 
 def test_spans_stored_before_the_upgrade_give_the_same_summary(
-    api: httpx.Client, spans: SpanFactory, server: Server, project: str
+    api: httpx.Client, spans: SpanFactory, server: Server, database_url: str | None, project: str
 ) -> None:
     semantic_thread(spans, "thread-u")
     before = summary(api, thread_ids="thread-u")
     # Eight spans; six texts (three tool results, an answer, two tool outputs); four findings.
-    assert _stored(server, project) == (8, 6, 4)
+    assert _stored(server, database_url, project) == (8, 6, 4)
     assert (before["semantic_error_count"], before["tool_call_error_count"]) == (2, 3)
     # A thread half stored before the upgrade: the requests keep their findings, the rest not.
-    _forget(server, project, keep="api_invoke")
-    assert _stored(server, project) == (8, 3, 2)
+    _forget(server, database_url, project, keep="api_invoke")
+    assert _stored(server, database_url, project) == (8, 3, 2)
     assert summary(api, thread_ids="thread-u") == before
-    _forget(server, project)
-    assert _stored(server, project) == (8, None, 0)
+    _forget(server, database_url, project)
+    assert _stored(server, database_url, project) == (8, None, 0)
     assert summary(api, thread_ids="thread-u") == before
     assert summary(api, thread_ids="thread-u", semantic="false")["semantic_scan"]["texts"] == 0
 
 
 def test_a_retried_export_stores_findings_once(
-    api: httpx.Client, spans: SpanFactory, server: Server, project: str
+    api: httpx.Client, spans: SpanFactory, server: Server, database_url: str | None, project: str
 ) -> None:
     semantic_thread(spans, "thread-r")
     before = summary(api, thread_ids="thread-r")
     sent = spans.memory.get_finished_spans()
     spans.export(sent, "grpc")
     spans.export(sent, "http")
-    assert _stored(server, project) == (8, 6, 4)
+    assert _stored(server, database_url, project) == (8, 6, 4)
     assert summary(api, thread_ids="thread-r") == before
 
 
@@ -138,10 +166,10 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("order", ["parents_first", "children_first", "one_batch"])
-def test_findings_survive_the_writer_in_any_order(tmp_path: Path, order: str) -> None:
+def test_findings_survive_the_writer_in_any_order(tmp_path: Path, store_url: str | None, order: str) -> None:
     spans = _tree()
     assert [s.texts_scanned for s in spans] == [0, 1, 1, 1]
-    store = SqliteStore(tmp_path, clock=lambda: 1.0)
+    store = open_store(StoreConfig(url=store_url, data_dir=tmp_path, clock=lambda: 1.0))
     try:
         if order == "one_batch":
             store.write(spans)

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterable
 from functools import partial
 
-from tracehound.storage.sqlite.runs import run_status
+from tracehound.storage.bottleneck_reads import run_timings_record, sample_durations
 from tracehound.storage.sqlite.spans import run_trace_keys
 from tracehound.storage.types import OpModel, RunTimings, SpanTiming
 
@@ -78,16 +78,7 @@ def run_timings(
         if truncated and len(keys) > _KEYS_PER_QUERY:
             spans.sort(key=lambda s: (s.start_us, s.span_id))
             del spans[max_spans:]
-        return RunTimings(
-            run_id=run_id,
-            status=run_status(row, cutoff_us),
-            span_count=int(row["span_count"]),
-            start_us=int(row["start_time_us"]),
-            finish_us=int(row["finish_time_us"]),
-            cost=float(row["cost"]),
-            spans=spans,
-            truncated=truncated,
-        )
+        return run_timings_record(run_id, row, cutoff_us, spans, truncated)
     finally:
         conn.execute("COMMIT")
 
@@ -104,26 +95,14 @@ def recent_durations(
     """Durations (µs, ascending) of the project's spans of each (operation, model) that started
     in [since_us, until_us]: of the `max_scan` most recent spans of the operation, the
     `max_sample` most recent with that model."""
-    models: dict[str, list[str | None]] = {}
-    for op, model in pairs:
-        models.setdefault(op, []).append(model)
-    out: dict[OpModel, list[int]] = {}
     cur = conn.cursor()
     cur.row_factory = None
-    for op, wanted in models.items():
-        if len(wanted) == 1:
-            cur.execute(
-                _DURATIONS_OF_MODEL, (project_id, op, since_us, until_us, max_scan, wanted[0], max_sample)
-            )
-            out[(op, wanted[0])] = sorted(d for (d,) in cur)
-            continue
-        # Several models of one operation: one walk serves them all.
-        found: dict[str | None, list[int]] = {m: [] for m in wanted}
-        cur.execute(_DURATIONS_OF_OPERATION, (project_id, op, since_us, until_us, max_scan))
-        for model, d in cur:
-            durations = found.get(model)
-            if durations is not None and len(durations) < max_sample:
-                durations.append(d)
-        for model, durations in found.items():
-            out[(op, model)] = sorted(durations)
-    return out
+
+    def of_model(op: str, model: str | None) -> list[int]:
+        cur.execute(_DURATIONS_OF_MODEL, (project_id, op, since_us, until_us, max_scan, model, max_sample))
+        return [d for (d,) in cur]
+
+    def of_operation(op: str) -> sqlite3.Cursor:
+        return cur.execute(_DURATIONS_OF_OPERATION, (project_id, op, since_us, until_us, max_scan))
+
+    return sample_durations(pairs, max_sample, of_model, of_operation)

@@ -14,8 +14,8 @@ from typing import IO, Any
 
 from tracehound.model import Span
 from tracehound.storage.errors import ReadOnlyStore, StoreLocked, StoreMissing
-from tracehound.storage.hourly import HOUR_US
 from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
+from tracehound.storage.series import on_hour_parts
 from tracehound.storage.sqlite import retention as sqlite_retention
 from tracehound.storage.sqlite import runs as sqlite_runs
 from tracehound.storage.sqlite import spans as sqlite_spans
@@ -272,9 +272,7 @@ class SqliteStore:
         return bucket_aggregates(self._read(), q, self.cutoff_us())
 
     def timeseries_values(self, q: SeriesQuery) -> list[BucketValues]:
-        hourly = q.interval_us % HOUR_US == 0 and q.start_us % HOUR_US == 0
-        filtered = q.by_model or q.thread_ids or q.labels or q.model_name
-        if self.stats_cache is None or not hourly or filtered:
+        if self.stats_cache is None or not on_hour_parts(q):
             return bucket_values(self._read(), q, self.cutoff_us())
         # Durations of runs by whole hours: the parts /stats keeps.
         buckets = (q.start_us, q.end_us, q.interval_us)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from operator import itemgetter
 
 import orjson
 
@@ -19,6 +18,7 @@ from tracehound.storage.queries import ListFilter, SpanQuery
 from tracehound.storage.sqlite.spans import _span_where
 from tracehound.storage.sqlite.stats import _usage
 from tracehound.storage.sqlite.stats_parts import snapshot
+from tracehound.storage.summary_rows import facts_by_start, paired, scanned
 from tracehound.storage.types import SpanFacts, SummaryData, SummarySelection
 from tracehound.storage.usage import Usage
 
@@ -38,9 +38,6 @@ _FINDINGS = """
 """
 
 
-_BY_START = itemgetter(SpanFacts._fields.index("start_us"), SpanFacts._fields.index("span_id"))
-
-
 def summary_data(conn: sqlite3.Connection, sel: SummarySelection, findings: bool = True) -> SummaryData:
     """The selected spans, their usage by model and (when `findings`) their semantic findings,
     read in one snapshot."""
@@ -57,16 +54,12 @@ def summary_data(conn: sqlite3.Connection, sel: SummarySelection, findings: bool
         # Plain tuples: sqlite3.Row objects for ten thousand rows cost more than the query.
         cursor = conn.cursor()
         cursor.row_factory = None
-        spans = list(map(SpanFacts._make, cursor.execute(_FACTS.format(where=where.sql()), where.params)))
-        # Sorted here rather than by SQLite, which would sort whole rows through a temporary b-tree.
-        spans.sort(key=_BY_START)
+        spans = facts_by_start(cursor.execute(_FACTS.format(where=where.sql()), where.params))
         usage = _usage(conn, "model", where) if spans else Usage()
         found: list[tuple[SpanFacts, Finding]] = []
-        # Only a span with a scanned text can have a finding: most spans are not looked up.
-        scanned = {s.ref: s for s in spans if s.texts_scanned} if findings else {}
-        if scanned:
-            for ref, *finding in cursor.execute(_FINDINGS, (orjson.dumps(list(scanned)).decode(),)):
-                found.append((scanned[ref], Finding(*finding)))
+        by_ref = scanned(spans, findings)
+        if by_ref:
+            found = paired(by_ref, cursor.execute(_FINDINGS, (orjson.dumps(list(by_ref)).decode(),)))
     return SummaryData(spans=spans, usage=usage, findings=found)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from tracehound.storage.queries import RunQuery
+from tracehound.storage.series import failed_cells, run_selection, sum_cells
 from tracehound.storage.sqlite.runs import _STATUS_SQL, _rollup_filters, _Where, joined_ints
 from tracehound.storage.types import (
     BY_MODEL_METRICS,
@@ -49,10 +49,7 @@ assert frozenset(_SPAN_AGGREGATES) == BY_MODEL_METRICS
 def _selected_runs(q: SeriesQuery) -> _Where:
     """The runs /runs lists with the same filters (no time bounds: the caller adds them)."""
     where = _Where()
-    selection = RunQuery(
-        project_id=q.project_id, thread_ids=q.thread_ids, labels=q.labels, model_name=q.model_name
-    )
-    _rollup_filters(where, "run_facets", "run_id", selection, ())
+    _rollup_filters(where, "run_facets", "run_id", run_selection(q), ())
     return where
 
 
@@ -91,10 +88,7 @@ def _running(
 def _run_aggregates(conn: sqlite3.Connection, q: SeriesQuery, cutoff_us: int) -> list[BucketAggregate]:
     runs = _selected_runs(q)
     if q.metric in _RUN_SUMS:
-        return [
-            BucketAggregate(None, r[0], r[1])
-            for r in _per_bucket(conn, q, [(_RUN_SUMS[q.metric], runs, "runs_start")])
-        ]
+        return sum_cells(_per_bucket(conn, q, [(_RUN_SUMS[q.metric], runs, "runs_start")]))
     # Failed = with errors and not running. Runs with errors come off the runs_with_errors
     # partial index (about one run in twenty) and running runs are few, so no run row is read.
     with_errors = _selected_runs(q)
@@ -103,13 +97,7 @@ def _run_aggregates(conn: sqlite3.Connection, q: SeriesQuery, cutoff_us: int) ->
     columns = [("COUNT(*)", with_errors, "runs_with_errors")]
     if q.metric == "error_rate":
         columns.append(("COUNT(*)", runs, "runs_start"))
-    out = []
-    for r in _per_bucket(conn, q, columns):
-        n_running, running_with_errors = running.get(r[0], (0, 0))
-        failed = r[1] - running_with_errors
-        finished = r[2] - n_running if q.metric == "error_rate" else None
-        out.append(BucketAggregate(None, r[0], failed, finished))
-    return out
+    return failed_cells(q.metric, _per_bucket(conn, q, columns), running)
 
 
 def _spans_where(q: SeriesQuery, index: str) -> _Where:
