@@ -40,11 +40,15 @@ lint: $(STAMP)  ## ruff
 typecheck: $(STAMP)  ## mypy --strict
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## The ingest/query benchmark on 1,000,000 spans (several minutes)
-	$(BIN)/python bench/run.py
+# DATABASE_URL=postgresql://... benchmarks that PostgreSQL server (scratch databases beside the
+# URL's, dropped after); unset, the benchmark starts a throwaway one. BENCH_ARGS adds options.
+BENCH_DB := $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
 
-bench-quick: $(STAMP)  ## The same benchmark on 50,000 spans
-	$(BIN)/python bench/run.py --spans 50000
+bench: $(STAMP) postgres  ## Ingest and reads on 1,000,000 spans, SQLite and PostgreSQL in one run (DATABASE_URL=...)
+	$(BIN)/python bench/run.py $(BENCH_DB) $(BENCH_ARGS)
+
+bench-quick: $(STAMP) postgres  ## The same benchmark on 50,000 spans, both backends
+	$(BIN)/python bench/run.py --spans 50000 --requests 50 --baseline-repeats 2 $(BENCH_DB) $(BENCH_ARGS)
 
 bench-analytics: $(STAMP)  ## /stats, /metrics/timeseries and bottlenecks on 1,000,000 spans
 	$(BIN)/python bench/analytics.py

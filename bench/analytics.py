@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import baseline
+import harness
 from dataset import Spec, build_bodies
 
 from tracehound.analytics.percentiles import percentiles
 from tracehound.otlp.limits import Limits
 from tracehound.otlp.normalizing import normalize_body
-from tracehound.storage.sqlite.store import SqliteStore
+from tracehound.storage import StoreConfig, open_store
 
 TARGETS_MS = {"stats": 20.0, "timeseries": 30.0, "bottlenecks": 30.0}
 DAY_US = 86_400 * 1_000_000
@@ -51,15 +52,16 @@ def _free_port() -> int:
         return port
 
 
-def load_store(data_dir: Path, spec: Spec) -> int:
+def load_store(data_dir: Path, spec: Spec, database_url: str | None = None) -> int:
     bodies = build_bodies(spec)
-    write_bodies(data_dir, bodies.bodies)
+    write_bodies(data_dir, bodies.bodies, database_url)
     return bodies.stats.spans
 
 
-def write_bodies(data_dir: Path, bodies: list[bytes]) -> None:
-    """OTLP protobuf bodies through the server's decoding, mapping and writer, in-process."""
-    store = SqliteStore(data_dir)
+def write_bodies(data_dir: Path, bodies: list[bytes], database_url: str | None = None) -> None:
+    """OTLP protobuf bodies through the server's decoding, mapping and writer, in-process: into
+    SQLite under `data_dir`, or the PostgreSQL database `database_url`."""
+    store = open_store(StoreConfig(url=database_url, data_dir=data_dir))
     batch: list[Any] = []
     try:
         for body in bodies:
@@ -72,7 +74,7 @@ def write_bodies(data_dir: Path, bodies: list[bytes]) -> None:
         store.close()
 
 
-def send_big_run(grpc_port: int, spans: int, run_id: str) -> str:
+def send_big_run(grpc_port: int, spans: int, run_id: str, headers: dict[str, str] | None = None) -> str:
     """One run of `spans` spans: an agent looping over LLM calls and tool calls, some tools in
     parallel, sent the way an SDK sends it."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -120,7 +122,7 @@ def send_big_run(grpc_port: int, spans: int, run_id: str) -> str:
         t += 200 * ms
         made += 1 + len(tools)
     root.end(end_time=t + ms)
-    exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{grpc_port}", insecure=True)
+    exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{grpc_port}", insecure=True, headers=headers)
     finished = list(memory.get_finished_spans())
     for i in range(0, len(finished), 500):
         exporter.export(finished[i : i + 500])
@@ -135,13 +137,17 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def time_get(conn: http.client.HTTPConnection, path: str, requests: int) -> tuple[float, float, Any]:
+def time_get(
+    conn: http.client.HTTPConnection, path: str, requests: int, headers: dict[str, str] | None = None
+) -> tuple[float, float, Any]:
+    """Median and p95 (ms) of `requests` GETs after 5 warm-ups, and the last answer."""
+
     def get() -> bytes:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
         body = response.read()
         if response.status != 200:
-            raise SystemExit(f"GET {path}: HTTP {response.status}: {body[:300]!r}")
+            raise harness.BenchError(f"GET {path}: HTTP {response.status}: {body[:300]!r}")
         return body
 
     for _ in range(5):
@@ -203,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="keep the store here, and reuse the one a previous run left (its spans and clock)",
     )
+    parser.add_argument(
+        "--database-url",
+        help="an empty PostgreSQL database (postgresql://...) to use instead of SQLite; "
+        "with --data-dir, the one a previous run left in it is reused",
+    )
     args = parser.parse_args(argv)
     work = args.data_dir or Path(tempfile.mkdtemp(prefix="tracehound-analytics-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -219,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             spec = Spec(spans=args.spans)
             print(f"writing {args.spans:,} spans into a store ...", flush=True)
             t0 = time.perf_counter()
-            results["spans"] = load_store(work / "db", spec)
+            results["spans"] = load_store(work / "db", spec, args.database_url)
             results["load_s"] = time.perf_counter() - t0
             if args.data_dir is not None:
                 saved = {"spans": args.spans, "now_ns": spec.now_ns, "written": results["spans"]}
@@ -241,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                 str(work / "db"),
                 "--log-level",
                 "warning",
+                *(["--database-url", args.database_url] if args.database_url else []),
             ],
         )
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -323,4 +335,7 @@ def _report(results: dict[str, Any], json_path: Path | None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except harness.BenchError as exc:
+        sys.exit(f"benchmark failed: {exc}")

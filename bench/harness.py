@@ -1,16 +1,18 @@
 """What the benchmarks share: a `tracehound serve` on free loopback ports with a fresh data
-directory, and the server's resident memory (its decoding processes included)."""
+directory (or a PostgreSQL database), and the server's resident memory (its decoding processes
+included)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,11 +70,20 @@ class RssSampler(threading.Thread):
 
 @contextlib.contextmanager
 def server(
-    data_dir: Path, deadline: float, extra: Sequence[str] = (), headers: dict[str, str] | None = None
+    data_dir: Path,
+    deadline: float,
+    extra: Sequence[str] = (),
+    headers: dict[str, str] | None = None,
+    *,
+    database_url: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Running]:
     """Run `tracehound serve` on free loopback ports with `extra` flags; stop it (SIGINT, then
-    SIGKILL after 15 s) on the way out. `headers` (an API key) go with the readiness check."""
+    SIGKILL after 15 s) on the way out. The store is SQLite under `data_dir`/db, or the
+    PostgreSQL database `database_url`; the log is `data_dir`/server.log either way. `env` is
+    added to the server's environment (PYTHONPATH: another tracehound's sources)."""
     api, grpc_port, otlp = free_port(), free_port(), free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "server.log"
     log = log_path.open("wb")
     cmd = [
@@ -92,9 +103,10 @@ def server(
         str(data_dir / "db"),
         "--log-level",
         "warning",
+        *(["--database-url", database_url] if database_url else []),
         *extra,
     ]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     running = Running(
         proc, f"http://127.0.0.1:{api}", f"http://127.0.0.1:{otlp}", f"http://127.0.0.1:{grpc_port}", log_path
     )
@@ -123,7 +135,9 @@ def _wait_ready(
         if proc.poll() is not None:
             raise BenchError(f"tracehound serve exited with {proc.returncode}:\n{tail(log)}")
         try:
-            if httpx.get(f"{api_url}/runs?limit=1", headers=headers, timeout=1).status_code == 200:
+            # /health, not a data endpoint: the store was opened (and migrated) before the API
+            # listens, and a read that fails is the benchmark's to report, not a start-up failure.
+            if httpx.get(f"{api_url}/health", headers=headers, timeout=1).status_code == 200:
                 with socket.create_connection(("127.0.0.1", otlp_port), timeout=1):
                     return
         except (httpx.HTTPError, OSError):

@@ -259,14 +259,20 @@ def post_all(otlp_url: str, bodies: list[bytes]) -> None:
 # -- the baseline: every span downloaded, summarised in the client (vLLora's UI, reference §6.1) --
 
 
-def fetch_all(api_url: str) -> list[dict[str, Any]]:
+def fetch_all(api_url: str, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
     parsed = urllib.parse.urlparse(api_url)
 
     def page(offset: int) -> dict[str, Any]:
         conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=120)
-        conn.request("GET", f"/spans?threadIds={THREAD_ID}&limit={PAGE}&offset={offset}")
-        body: dict[str, Any] = json.loads(conn.getresponse().read())
+        conn.request(
+            "GET", f"/spans?threadIds={THREAD_ID}&limit={PAGE}&offset={offset}", headers=headers or {}
+        )
+        response = conn.getresponse()
+        raw = response.read()
         conn.close()
+        if response.status != 200:
+            raise harness.BenchError(f"GET /spans: HTTP {response.status}: {raw[:300]!r}")
+        body: dict[str, Any] = json.loads(raw)
         return body
 
     first = page(0)
@@ -407,9 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({s['response_bytes']:,} bytes)  target {TARGET_MS:.0f} ms: {met}"
     )
     t = results["typed_only"]
-    print(
-        f"  semantic=false     median {t['median_ms']:8.1f} ms  p95 {t['p95_ms']:8.1f} ms  (typed only)"
-    )
+    print(f"  semantic=false     median {t['median_ms']:8.1f} ms  p95 {t['p95_ms']:8.1f} ms  (typed only)")
     print(
         f"baseline (vLLora)    median {b['median_ms']:8.1f} ms  "
         f"of which download {b['fetch_median_ms']:.1f} ms "
@@ -426,4 +430,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except harness.BenchError as exc:
+        sys.exit(f"benchmark failed: {exc}")
