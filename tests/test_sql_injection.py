@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import psycopg
 import pytest
 
 from tests.conftest import Server, get_json
@@ -118,18 +119,33 @@ def _string_query_params(openapi: dict[str, Any]) -> list[tuple[str, dict[str, A
     return out
 
 
+def _schema_and_integrity(server: Server, database_url: str | None) -> tuple[Any, Any]:
+    """The schema, and on SQLite its integrity check (PostgreSQL has none to run)."""
+    if database_url is not None:
+        with psycopg.connect(database_url) as pg:
+            schema = pg.execute(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'public' ORDER BY table_name, column_name"
+            ).fetchall()
+            indexes = pg.execute("SELECT indexname, indexdef FROM pg_indexes ORDER BY indexname").fetchall()
+        return [*schema, *indexes], [("ok",)]
+    with sqlite3.connect(f"file:{server.data_dir / DB_FILENAME}?mode=ro", uri=True) as db:
+        schema = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+        integrity = db.execute("PRAGMA integrity_check").fetchall()
+    return schema, integrity
+
+
 @pytest.fixture(scope="module", autouse=True)
-def database_intact(server: Server, world: World, client: httpx.Client) -> Iterator[None]:
+def database_intact(
+    server: Server, world: World, client: httpx.Client, database_url: str | None
+) -> Iterator[None]:
     """The world's figures, and the schema, are the same after every test of this module, and
     SQLite finds the file sound."""
 
     def snapshot() -> tuple[Any, ...]:
         runs = get_json(client, "/runs", {"limit": 0})["pagination"]["total"]
         spans = get_json(client, "/spans", {"limit": 0})["pagination"]["total"]
-        with sqlite3.connect(f"file:{server.data_dir / DB_FILENAME}?mode=ro", uri=True) as db:
-            schema = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
-            integrity = db.execute("PRAGMA integrity_check").fetchall()
-        return runs, spans, schema, integrity
+        return runs, spans, *_schema_and_integrity(server, database_url)
 
     before = snapshot()
     assert before[:2] == (6, 33) and before[3] == [("ok",)]

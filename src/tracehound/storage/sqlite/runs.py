@@ -11,6 +11,16 @@ import orjson
 
 from tracehound.model import RunStatus
 from tracehound.storage.queries import GroupQuery, Page, RunQuery
+from tracehound.storage.shape import (
+    group_run_query,
+    only_status_filter,
+    selects_some_statuses,
+    shape_rollups,
+    shape_run,
+    shape_threads,
+    status_total,
+)
+from tracehound.storage.shape import run_status as run_status  # where sqlite/bottlenecks.py finds it
 
 _ROLLUP_FIELDS = (
     "start_time_us, finish_time_us, duration_us, root_start_us, root_finish_us, span_count, "
@@ -31,12 +41,6 @@ _STATUS_SQL: dict[RunStatus, str] = {
     "failed": "(error_count > 0 AND (root_count > 0 OR last_seen_us < ?))",
     "completed": "(error_count = 0 AND (root_count > 0 OR last_seen_us < ?))",
 }
-
-
-def run_status(row: sqlite3.Row, cutoff_us: int) -> RunStatus:
-    if row["root_count"] == 0 and row["last_seen_us"] >= cutoff_us:
-        return "running"
-    return "failed" if row["error_count"] > 0 else "completed"
 
 
 class _Where:
@@ -111,7 +115,7 @@ def _rollup_filters(
 def _run_where(q: RunQuery, cutoff_us: int) -> _Where:
     where = _Where()
     _rollup_filters(where, "run_facets", "run_id", q, q.trace_ids)
-    if q.statuses and set(q.statuses) != set(_STATUS_SQL):
+    if selects_some_statuses(q.statuses):
         where.add(
             "(" + " OR ".join(_STATUS_SQL[s] for s in q.statuses) + ")", *([cutoff_us] * len(q.statuses))
         )
@@ -122,25 +126,10 @@ def _run_where(q: RunQuery, cutoff_us: int) -> _Where:
     return where
 
 
-def _only_status_filter(q: RunQuery) -> bool:
-    return not (
-        q.run_ids
-        or q.thread_ids
-        or q.trace_ids
-        or q.labels
-        or q.model_name
-        or q.type_filter
-        or q.start_min_us is not None
-        or q.start_max_us is not None
-        or q.min_duration_us is not None
-        or q.min_cost is not None
-    )
-
-
 def _count_runs(conn: sqlite3.Connection, q: RunQuery, where: _Where, cutoff_us: int) -> int:
     """Counting 100k rollup rows costs milliseconds, so the common totals come from counters kept
     at ingest (runs, runs with errors) and the handful of rootless runs seen recently."""
-    if _only_status_filter(q):
+    if only_status_filter(q):
         row = conn.execute(
             "SELECT run_count, error_run_count FROM projects WHERE id = ?", (q.project_id,)
         ).fetchone()
@@ -150,9 +139,7 @@ def _count_runs(conn: sqlite3.Connection, q: RunQuery, where: _Where, cutoff_us:
             "AND last_seen_us >= ?",
             (q.project_id, cutoff_us),
         ).fetchone()
-        failed = with_errors - int(running_with_errors)
-        counts = {"running": int(running), "failed": failed, "completed": total - failed - int(running)}
-        return sum(counts[s] for s in (q.statuses or counts))
+        return status_total(q.statuses, total, with_errors, int(running), int(running_with_errors))
     (total,) = conn.execute(f"SELECT COUNT(*) FROM runs WHERE {where.sql()}", where.params).fetchone()
     return int(total)
 
@@ -168,7 +155,7 @@ def list_runs(conn: sqlite3.Connection, q: RunQuery, cutoff_us: int) -> Page:
     ).fetchall()
     total = _count_runs(conn, q, where, cutoff_us)
     return Page(
-        rows=shape_rollups(rows, cutoff_us),
+        rows=shape_rollups(rows, cutoff_us, "run_id"),
         total=total,
         limit=q.limit,
         offset=q.offset,
@@ -181,49 +168,7 @@ def get_run(conn: sqlite3.Connection, project_id: str, run_id: str, cutoff_us: i
         f"SELECT run_id, {_ROLLUP_FIELDS}, spans_expired_us FROM runs WHERE project_id = ? AND run_id = ?",
         (project_id, run_id),
     ).fetchall()
-    shaped = shape_rollups(rows, cutoff_us)
-    if not shaped:
-        return None
-    return {**shaped[0], "spans_expired_us": rows[0]["spans_expired_us"]}
-
-
-def shape_rollups(rows: list[sqlite3.Row], cutoff_us: int) -> list[dict[str, Any]]:
-    """Rollup rows as API objects: the vLLora run fields plus the computed ones."""
-    out = []
-    for row in rows:
-        f = orjson.loads(row["sets"])
-        status = run_status(row, cutoff_us)
-        out.append(
-            {
-                "key": row[0],
-                "thread_ids": f.get("thread", []),
-                "run_ids": f.get("run", []),
-                "trace_ids": f.get("root_trace", []),
-                "all_trace_ids": f.get("trace", []),
-                "root_span_ids": f.get("root_span", []),
-                "request_models": f.get("request_model", []),
-                "used_models": f.get("used_model", []),
-                "used_tools": f.get("tool", []),
-                "labels": f.get("label", []),
-                "errors": f.get("error", []),
-                "llm_calls": row["llm_calls"],
-                "tool_calls": row["tool_calls"],
-                "cost": row["cost"],
-                "input_tokens": row["input_tokens"],
-                "output_tokens": row["output_tokens"],
-                "cached_tokens": row["cached_tokens"],
-                "start_time_us": row["start_time_us"],
-                "finish_time_us": row["finish_time_us"],
-                "root_start_us": row["root_start_us"],
-                "root_finish_us": row["root_finish_us"],
-                "duration_ms": row["duration_us"] / 1000,
-                "status": status,
-                "has_errors": row["error_count"] > 0,
-                "error_count": row["error_count"],
-                "span_count": row["span_count"],
-            }
-        )
-    return out
+    return shape_run(rows, cutoff_us)
 
 
 def list_threads(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Page:
@@ -239,10 +184,7 @@ def list_threads(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Pag
         total = row[0] if row else 0
     else:
         (total,) = conn.execute(f"SELECT COUNT(*) FROM threads WHERE {where.sql()}", where.params).fetchone()
-    shaped = shape_rollups(rows, cutoff_us)
-    for obj, row in zip(shaped, rows, strict=True):
-        obj["title"] = row["title"]
-    return Page(rows=shaped, total=int(total), limit=q.limit, offset=q.offset)
+    return Page(rows=shape_threads(rows, cutoff_us), total=int(total), limit=q.limit, offset=q.offset)
 
 
 def get_thread(
@@ -252,25 +194,10 @@ def get_thread(
         f"SELECT thread_id, title, {_ROLLUP_FIELDS} FROM threads WHERE project_id = ? AND thread_id = ?",
         (project_id, thread_id),
     ).fetchall()
-    shaped = shape_rollups(rows, cutoff_us)
-    if not shaped:
-        return None
-    shaped[0]["title"] = rows[0]["title"]
-    return shaped[0]
+    shaped = shape_threads(rows, cutoff_us)
+    return shaped[0] if shaped else None
 
 
 def list_run_groups(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Page:
     """`/group?group_by=run`: the run list with group filters."""
-    rq = RunQuery(
-        project_id=q.project_id,
-        thread_ids=q.thread_ids,
-        trace_ids=q.trace_ids,
-        labels=q.labels,
-        model_name=q.model_name,
-        type_filter=q.type_filter,
-        start_min_us=q.start_min_us,
-        start_max_us=q.start_max_us,
-        limit=q.limit,
-        offset=q.offset,
-    )
-    return list_runs(conn, rq, cutoff_us)
+    return list_runs(conn, group_run_query(q), cutoff_us)

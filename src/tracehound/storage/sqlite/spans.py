@@ -9,7 +9,9 @@ from typing import Any
 import orjson
 
 from tracehound.ids import hex_key, span_id_candidates, text_key, trace_id_candidates
+from tracehound.storage import shape
 from tracehound.storage.queries import GroupKey, GroupQuery, ListFilter, Page, SpanQuery
+from tracehound.storage.shape import like_literal, project_object, time_group_object
 from tracehound.storage.sqlite.runs import _rollup_filters, _Where
 
 _SPAN_FIELDS = (
@@ -18,72 +20,24 @@ _SPAN_FIELDS = (
     "cached_tokens, cost, cost_source, label, attributes"
 )
 
-# Promoted to columns at ingest; vLLora strips them from `attribute`, and so do we on output.
-_PROMOTED = ("vllora.run_id", "vllora.thread_id", "vllora.project_id", "vllora.tenant", "vllora.label")
 
-
-def vllora_attribute(raw: str) -> dict[str, Any]:
-    try:
-        attrs = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(attrs, dict):
-        return {}
-    label = attrs.get("vllora.label")
-    for key in _PROMOTED:
-        attrs.pop(key, None)
-    if isinstance(label, str) and "label" not in attrs:
-        attrs["label"] = label
-    return attrs
-
-
-def span_object(row: sqlite3.Row, child_attribute: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "trace_id": row["trace_id"],
-        "span_id": row["span_id"],
-        "thread_id": row["thread_id"],
-        "parent_span_id": row["parent_span_id"],
-        "operation_name": row["operation_name"],
-        "start_time_us": row["start_time_us"],
-        "finish_time_us": row["finish_time_us"],
-        "attribute": vllora_attribute(row["attributes"]),
-        "child_attribute": child_attribute,
-        "run_id": row["run_id"],
-        "duration_ms": (row["finish_time_us"] - row["start_time_us"]) / 1000,
-        "kind": row["kind"],
-        "is_error": bool(row["is_error"]),
-        "error_message": row["error_message"],
-        "model": row["model"],
-        "provider": row["provider"],
-        "cost": row["cost"],
-        "cost_source": row["cost_source"],
-        "input_tokens": row["input_tokens"],
-        "output_tokens": row["output_tokens"],
-        "cached_tokens": row["cached_tokens"],
-    }
-
-
-def _child_attributes(conn: sqlite3.Connection, project_id: str, rows: list[sqlite3.Row]) -> list[Any]:
-    """The earliest `model_call` child's attributes, per span (vLLora's `child_attribute`)."""
-    earliest: dict[tuple[str, str], str] = {}
+def _model_call_children(
+    conn: sqlite3.Connection, project_id: str, rows: list[sqlite3.Row]
+) -> list[tuple[str, str, str]]:
+    """The `model_call` spans of the rows' traces, latest start first (see shape.shape_spans)."""
+    out: list[tuple[str, str, str]] = []
     for trace_id in {row["trace_id"] for row in rows}:
         children = conn.execute(
             "SELECT parent_span_id, attributes FROM spans WHERE trace_key = ? AND project_id = ? "
             "AND trace_id = ? AND operation_name = 'model_call' ORDER BY start_time_us DESC",
             (hex_key(trace_id), project_id, trace_id),
         )
-        for parent, attributes in children:
-            earliest[(trace_id, parent)] = attributes
-    out: list[Any] = []
-    for row in rows:
-        child = earliest.get((row["trace_id"], row["span_id"]))
-        out.append(vllora_attribute(child) if child is not None else None)
+        out.extend((trace_id, parent, attributes) for parent, attributes in children)
     return out
 
 
 def shape_spans(conn: sqlite3.Connection, project_id: str, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
-    children = _child_attributes(conn, project_id, rows)
-    return [span_object(r, c) for r, c in zip(rows, children, strict=True)]
+    return shape.shape_spans(rows, _model_call_children(conn, project_id, rows))
 
 
 def _list_filter(
@@ -144,12 +98,8 @@ def _span_where(conn: sqlite3.Connection, q: SpanQuery) -> _Where:
         # stored as JSON, where a NUL is written \u0000, so no span contains one.
         where.add("0")
     elif q.text:
-        where.add("attributes LIKE ? ESCAPE '\\'", f"%{_like_literal(q.text)}%")
+        where.add("attributes LIKE ? ESCAPE '\\'", f"%{like_literal(q.text)}%")
     return where
-
-
-def _like_literal(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 _SPAN_SORT = {
@@ -215,11 +165,8 @@ def group_spans(
     return Page(rows=shape_spans(conn, project_id, rows), total=int(total), limit=limit, offset=offset)
 
 
-def _json_list(value: str | None) -> list[Any]:
-    """A json_group_array as a sorted list without NULLs (sorted like the rollup facets)."""
-    if not value:
-        return []
-    return sorted(v for v in orjson.loads(value) if v is not None)
+def _json_array(value: str | None) -> Any:
+    return orjson.loads(value) if value else None
 
 
 def list_time_groups(conn: sqlite3.Connection, q: GroupQuery) -> Page:
@@ -264,31 +211,7 @@ def list_time_groups(conn: sqlite3.Connection, q: GroupQuery) -> Page:
     (total,) = conn.execute(
         f"SELECT COUNT(DISTINCT start_time_us / ?) FROM spans WHERE {where.sql()}", [bucket, *where.params]
     ).fetchone()
-    out = []
-    for r in rows:
-        out.append(
-            {
-                "key": r["bucket"],
-                "thread_ids": _json_list(r["thread_ids"]),
-                "trace_ids": _json_list(r["trace_ids"]),
-                "run_ids": _json_list(r["run_ids"]),
-                "root_span_ids": _json_list(r["root_span_ids"]),
-                "request_models": _json_list(r["request_models"]),
-                "used_models": _json_list(r["used_models"]),
-                "errors": _json_list(r["errors"]),
-                "llm_calls": r["llm_calls"],
-                "cost": r["cost"],
-                "input_tokens": r["input_tokens"],
-                "output_tokens": r["output_tokens"],
-                "cached_tokens": r["cached_tokens"],
-                "start_time_us": r["start_time_us"],
-                "finish_time_us": r["finish_time_us"],
-                "duration_ms": (r["finish_time_us"] - r["start_time_us"]) / 1000,
-                "has_errors": r["error_count"] > 0,
-                "error_count": r["error_count"],
-                "span_count": r["span_count"],
-            }
-        )
+    out = [time_group_object(r, _json_array) for r in rows]
     return Page(rows=out, total=int(total), limit=q.limit, offset=q.offset)
 
 
@@ -315,7 +238,4 @@ def list_projects(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         "SELECT id, created_at_us, run_count, thread_count, span_count FROM projects "
         "ORDER BY created_at_us, id"
     )
-    return [
-        {"id": r[0], "created_at_us": r[1], "run_count": r[2], "thread_count": r[3], "span_count": r[4]}
-        for r in rows
-    ]
+    return [project_object(r) for r in rows]
