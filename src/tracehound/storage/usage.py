@@ -3,8 +3,9 @@ thread), the same records whichever read produced them (the spans or the per-hou
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 UsageKey = Literal["model", "provider", "label", "thread"]
 
@@ -37,3 +38,18 @@ class Billed:
 class Usage:
     calls: list[Calls] = field(default_factory=list)
     billed: list[Billed] = field(default_factory=list)
+
+
+def usage_of(
+    calls: Iterable[tuple[str | None, str | None, int, Iterable[int]]], billed: Iterable[Sequence[Any]]
+) -> Usage:
+    """A usage from its aggregate rows: (key, provider, errors, durations) per group of LLM calls;
+    (key, provider, spans, cost, input, output and cached tokens, unpriced spans) per group of
+    billed spans."""
+    return Usage(
+        calls=[Calls(key=k, provider=p, errors=int(e), durations_us=sorted(d)) for k, p, e, d in calls],
+        billed=[
+            Billed(k, p, int(n), float(c), int(i), int(o), int(ca), int(u))
+            for k, p, n, c, i, o, ca, u in billed
+        ],
+    )

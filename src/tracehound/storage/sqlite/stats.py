@@ -17,9 +17,10 @@ from tracehound.storage.sqlite.hourly import longest_run_us
 from tracehound.storage.sqlite.runs import _rollup_filters, _Where, joined_ints
 from tracehound.storage.sqlite.spans import run_trace_keys
 from tracehound.storage.sqlite.stats_hours import StatsCache, hour_stats, hour_usage
-from tracehound.storage.sqlite.stats_parts import error_part, run_figures, run_part, snapshot
+from tracehound.storage.sqlite.stats_parts import error_part, run_part, snapshot
+from tracehound.storage.stats_parts import run_figures
 from tracehound.storage.types import StatsData, StatsFilter
-from tracehound.storage.usage import Billed, Calls, Usage, UsageKey
+from tracehound.storage.usage import Usage, UsageKey, usage_of
 
 # Breakdown keys to span columns: the only names formatted into a statement from a request
 # (values always go in as parameters).
@@ -46,33 +47,23 @@ def _runs_where(f: StatsFilter, start_us: int, end_us: int) -> _Where:
     return where
 
 
-def _durations(text: str | None) -> list[int]:
-    return sorted(joined_ints(text))
-
-
 def _usage(conn: sqlite3.Connection, key: UsageKey, where: _Where) -> Usage:
     column = _KEY_COLUMNS[key]
     # Durations come back joined into one text value per group: a few rows instead of one per
     # call, which is most of the cost over tens of thousands of calls.
-    calls = [
-        Calls(key=k, provider=p, errors=int(e), durations_us=_durations(d))
-        for k, p, e, d in conn.execute(
-            f"""SELECT {column}, provider, SUM(is_error), group_concat(finish_time_us - start_time_us)
-            FROM spans WHERE {where.sql()} AND is_llm_call = 1 GROUP BY 1, 2""",
-            where.params,
-        )
-    ]
-    billed = [
-        Billed(k, p, int(n), float(c), int(i), int(o), int(ca), int(u))
-        for k, p, n, c, i, o, ca, u in conn.execute(
-            f"""SELECT {column}, provider, COUNT(*), TOTAL(cost), COALESCE(SUM(input_tokens), 0),
-                COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0),
-                SUM(cost_source = 'unpriced')
-            FROM spans WHERE {where.sql()} AND usage_counted = 1 GROUP BY 1, 2""",
-            where.params,
-        )
-    ]
-    return Usage(calls=calls, billed=billed)
+    calls = conn.execute(
+        f"""SELECT {column}, provider, SUM(is_error), group_concat(finish_time_us - start_time_us)
+        FROM spans WHERE {where.sql()} AND is_llm_call = 1 GROUP BY 1, 2""",
+        where.params,
+    )
+    billed = conn.execute(
+        f"""SELECT {column}, provider, COUNT(*), TOTAL(cost), COALESCE(SUM(input_tokens), 0),
+            COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cached_tokens), 0),
+            SUM(cost_source = 'unpriced')
+        FROM spans WHERE {where.sql()} AND usage_counted = 1 GROUP BY 1, 2""",
+        where.params,
+    )
+    return usage_of(((k, p, e, joined_ints(d)) for k, p, e, d in calls), billed)
 
 
 def _filtered(f: StatsFilter) -> bool:
