@@ -33,6 +33,7 @@ from tracehound.otlp.decode import OtlpError
 from tracehound.otlp.limits import Limits
 from tracehound.otlp.normalizing import Normalized
 from tracehound.storage import TraceStore, WriteResult
+from tracehound.storage.errors import StoreUnavailable
 
 T = TypeVar("T")
 
@@ -247,6 +248,17 @@ class Ingestor:
     def _commit(self, jobs: list[_Job]) -> None:
         try:
             results = self._write_together(jobs)
+        except StoreUnavailable as exc:
+            # The database is away: every job would fail alike, so none is retried alone. Not
+            # committed, so not acknowledged; exporters retry after Retry-After.
+            log.warning("%d exports refused with 503 / UNAVAILABLE: %s", len(jobs), exc)
+            for job in jobs:
+                job.future.set_exception(
+                    OtlpError(
+                        503, f"the spans could not be stored: {exc}; retry the export", self.retry_after_s
+                    )
+                )
+            return
         except Exception:
             # One bad request must not fail its neighbours: retry each on its own.
             for job in jobs:
@@ -274,9 +286,12 @@ class Ingestor:
         try:
             job.future.set_result(self.store.write(job.spans))
         except Exception as exc:
-            log.exception("failed to store %d spans", len(job.spans))
+            if isinstance(exc, StoreUnavailable):
+                log.warning("failed to store %d spans: %s", len(job.spans), exc)
+            else:
+                log.exception("failed to store %d spans", len(job.spans))
             # Not acknowledged, so not lost: the exporter retries after the 503 / UNAVAILABLE
             # (the file locked by another process past the busy timeout, a full disk).
             job.future.set_exception(
-                OtlpError(503, f"the spans could not be stored: {exc}; retry the export")
+                OtlpError(503, f"the spans could not be stored: {exc}; retry the export", self.retry_after_s)
             )
