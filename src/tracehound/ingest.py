@@ -16,6 +16,7 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -101,6 +102,20 @@ def tune_gc() -> None:
     gc.set_threshold(GC_THRESHOLD, 50, 100)
 
 
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    # The server is gone (SIGKILL lets it clean nothing up): a decoder must not outlive it.
+    os._exit(0)
+
+
+def init_decoder(parent_pid: int) -> None:
+    """A decoding process's start: GC tuning, and exit as soon as the server that started it
+    has gone, whatever killed it."""
+    tune_gc()
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+
+
 class Ingestor:
     def __init__(self, store: TraceStore, settings: Settings) -> None:
         self.store = store
@@ -128,7 +143,10 @@ class Ingestor:
             # spawn, not fork: the parent runs threads (gRPC, the writer) that fork would copy
             # in whatever state they are in.
             return ProcessPoolExecutor(
-                self._processes, mp_context=multiprocessing.get_context("spawn"), initializer=tune_gc
+                self._processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=init_decoder,
+                initargs=(os.getpid(),),
             )
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracehound-decode")
 
