@@ -16,6 +16,7 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -33,6 +34,7 @@ from tracehound.otlp.decode import OtlpError
 from tracehound.otlp.limits import Limits
 from tracehound.otlp.normalizing import Normalized
 from tracehound.storage import TraceStore, WriteResult
+from tracehound.storage.errors import StoreUnavailable
 
 T = TypeVar("T")
 
@@ -100,6 +102,20 @@ def tune_gc() -> None:
     gc.set_threshold(GC_THRESHOLD, 50, 100)
 
 
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    # The server is gone (SIGKILL lets it clean nothing up): a decoder must not outlive it.
+    os._exit(0)
+
+
+def init_decoder(parent_pid: int) -> None:
+    """A decoding process's start: GC tuning, and exit as soon as the server that started it
+    has gone, whatever killed it."""
+    tune_gc()
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+
+
 class Ingestor:
     def __init__(self, store: TraceStore, settings: Settings) -> None:
         self.store = store
@@ -127,7 +143,10 @@ class Ingestor:
             # spawn, not fork: the parent runs threads (gRPC, the writer) that fork would copy
             # in whatever state they are in.
             return ProcessPoolExecutor(
-                self._processes, mp_context=multiprocessing.get_context("spawn"), initializer=tune_gc
+                self._processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=init_decoder,
+                initargs=(os.getpid(),),
             )
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracehound-decode")
 
@@ -247,6 +266,17 @@ class Ingestor:
     def _commit(self, jobs: list[_Job]) -> None:
         try:
             results = self._write_together(jobs)
+        except StoreUnavailable as exc:
+            # The database is away: every job would fail alike, so none is retried alone. Not
+            # committed, so not acknowledged; exporters retry after Retry-After.
+            log.warning("%d exports refused with 503 / UNAVAILABLE: %s", len(jobs), exc)
+            for job in jobs:
+                job.future.set_exception(
+                    OtlpError(
+                        503, f"the spans could not be stored: {exc}; retry the export", self.retry_after_s
+                    )
+                )
+            return
         except Exception:
             # One bad request must not fail its neighbours: retry each on its own.
             for job in jobs:
@@ -274,9 +304,12 @@ class Ingestor:
         try:
             job.future.set_result(self.store.write(job.spans))
         except Exception as exc:
-            log.exception("failed to store %d spans", len(job.spans))
+            if isinstance(exc, StoreUnavailable):
+                log.warning("failed to store %d spans: %s", len(job.spans), exc)
+            else:
+                log.exception("failed to store %d spans", len(job.spans))
             # Not acknowledged, so not lost: the exporter retries after the 503 / UNAVAILABLE
             # (the file locked by another process past the busy timeout, a full disk).
             job.future.set_exception(
-                OtlpError(503, f"the spans could not be stored: {exc}; retry the export")
+                OtlpError(503, f"the spans could not be stored: {exc}; retry the export", self.retry_after_s)
             )

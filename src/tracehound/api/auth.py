@@ -8,8 +8,9 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tracehound.api.errors import error_response
+from tracehound.api.errors import error_response, unavailable_response
 from tracehound.auth import Authenticator, Principal, Unauthenticated, credentials
+from tracehound.storage.errors import StoreUnavailable
 
 # Liveness probes (load balancers, orchestrators) carry no key; /health tells nothing about data.
 OPEN_PATHS = frozenset({"/health"})
@@ -35,6 +36,13 @@ class RequireKey:
                 return
             response = error_response(401, "Unauthorized", str(exc), headers=CHALLENGE)
             await response(scope, receive, send)
+            return
+        except StoreUnavailable as exc:
+            # Raised here, outside the app, no exception handler would see it.
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1013, "reason": str(exc)})
+                return
+            await unavailable_response(exc)(scope, receive, send)
             return
         # A copy, never the server's shared state: the principal belongs to this request only.
         scope = {**scope, "state": {**scope.get("state", {}), "principal": principal}}

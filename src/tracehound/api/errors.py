@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from tracehound.api.responses import JSONResponse
 from tracehound.auth import Forbidden, NotVisible
+from tracehound.storage.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,17 @@ def error_response(
     status: int, error: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
+
+
+# Seconds a client waits before retrying while the database is unreachable.
+UNAVAILABLE_RETRY_AFTER_S = 2
+
+
+def unavailable_response(exc: StoreUnavailable) -> JSONResponse:
+    """The one answer for a database that went away (the store reconnects by itself)."""
+    return error_response(
+        503, "Service unavailable", str(exc), headers={"retry-after": str(UNAVAILABLE_RETRY_AFTER_S)}
+    )
 
 
 def bad_request(message: str) -> ApiError:
@@ -58,6 +70,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Forbidden)
     async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
         return error_response(403, "Forbidden", str(exc))
+
+    @app.exception_handler(StoreUnavailable)
+    async def _unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        log.warning("answered 503: %s", exc)
+        return unavailable_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

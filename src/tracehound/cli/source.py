@@ -22,7 +22,8 @@ from tracehound.storage.errors import StoreError, StoreMissing
 
 T = TypeVar("T")
 
-err_console = Console(stderr=True)
+# soft_wrap: an error stays one line whatever the terminal's width.
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from tracehound.auth import Authenticator, Principal, Unauthenticated, credentials
+from tracehound.storage.errors import StoreUnavailable
 
 # grpc.aio runs the interceptors and then the handler in one contextvars.Context per call.
 current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
@@ -24,9 +25,11 @@ else:
     _Interceptor = grpc.aio.ServerInterceptor
 
 
-def _refuse(message: str) -> grpc.RpcMethodHandler[Any, Any]:
+def _refuse(
+    message: str, code: grpc.StatusCode = grpc.StatusCode.UNAUTHENTICATED
+) -> grpc.RpcMethodHandler[Any, Any]:
     async def abort(_: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        await context.abort(code, message)
 
     return grpc.unary_unary_rpc_method_handler(abort)
 
@@ -50,5 +53,8 @@ class RequireKey(_Interceptor):
             principal = self.authenticator.authenticate(credentials(header))
         except Unauthenticated as exc:
             return _refuse(str(exc))
+        except StoreUnavailable as exc:
+            # The keys cannot be read: transient, the exporter retries.
+            return _refuse(str(exc), grpc.StatusCode.UNAVAILABLE)
         current_principal.set(principal)
         return await continuation(handler_call_details)

@@ -16,7 +16,10 @@ _POSTGRES_SCHEMES = {"postgres", "postgresql"}
 def backend_for(url: str | None) -> Backend:
     """The backend of `url`: None or `sqlite:` is the embedded SQLite file under the data
     directory, `postgresql://…` PostgreSQL."""
-    scheme = "sqlite" if not url else urlsplit(url).scheme.lower().split("+")[0]
+    try:
+        scheme = "sqlite" if not url else urlsplit(url).scheme.lower().split("+")[0]
+    except ValueError as e:  # e.g. an unclosed [ of an IPv6 host
+        raise InvalidDatabaseUrl(f"invalid database URL: {e}") from None
     if scheme in _SQLITE_SCHEMES:
         from tracehound.storage.sqlite.backend import SQLITE
 

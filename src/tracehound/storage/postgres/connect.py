@@ -23,6 +23,7 @@ from tracehound.storage.errors import InvalidDatabaseUrl, StoreUnavailable
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 SCHEMES = ("postgresql://", "postgres://")
+RECONNECT_WINDOW_S = 4.0
 
 
 def is_postgres_url(url: str | None) -> bool:
@@ -37,6 +38,9 @@ def parse_url(url: str) -> dict[str, Any]:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError as e:
         raise InvalidDatabaseUrl(f"invalid database URL: {_first_line(e)}") from None
+    for port in str(params.get("port") or "5432").split(","):
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidDatabaseUrl(f"invalid database URL: port {port!r} is not a number from 1 to 65535")
     return params
 
 
@@ -55,6 +59,13 @@ def _first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     # libpq prefixes "connection failed:" and repeats the address on a second line
     return "; ".join(lines[:2]) if lines else type(exc).__name__
+
+
+def _broken(exc: psycopg.Error) -> bool:
+    if isinstance(exc, psycopg.InterfaceError):
+        return True
+    conn = getattr(exc, "_conn", None)  # not public; absent, the error is taken as is
+    return conn is not None and (conn.broken or conn.closed)
 
 
 def unavailable(url: str, exc: BaseException) -> StoreUnavailable:
@@ -105,9 +116,11 @@ class Pool:
             configure=configure,
             check=ConnectionPool.check_connection,
             timeout=connect_timeout_s,
-            # Keep trying in the background for as long as the store lives; a request meanwhile
-            # waits at most `timeout` and gets StoreUnavailable.
-            reconnect_timeout=365 * 86_400.0,
+            # A replacement connection is retried with doubling delays until this window ends,
+            # then its slot is freed and the next request starts a fresh attempt. A long window
+            # would let the delay grow as long as the outage, so service would come back that
+            # much after the database does; a short one keeps attempts at most seconds apart.
+            reconnect_timeout=RECONNECT_WINDOW_S,
             name="tracehound",
             open=False,
         )
@@ -133,6 +146,12 @@ class Pool:
             ) from None
         except psycopg.OperationalError as e:
             raise unavailable(self.url, e) from None
+        except psycopg.Error as e:
+            # Any other driver error on a connection that is now broken (lost mid-COPY, in a
+            # transaction) is the server going away too, not a bug of the statement.
+            if _broken(e):
+                raise unavailable(self.url, e) from None
+            raise
 
     def close(self) -> None:
         self._pool.close()
