@@ -20,6 +20,7 @@ from tracehound.api import (
     routes_stats,
     routes_summary,
     routes_threads,
+    routes_ui,
 )
 from tracehound.api.auth import RequireKey
 from tracehound.api.context import AppContext
@@ -44,6 +45,7 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(routes_metrics.router)
     app.include_router(routes_bottlenecks.router)
     app.include_router(routes_stats.router)
+    app.include_router(routes_ui.router)
     app.add_middleware(CamelCaseQuery)
     _document_errors_as_served(app)
     _require_keys(app, context)
