@@ -1,7 +1,7 @@
 """Kill -9 during sustained ingest: four exporters (two gRPC, two HTTP) send traces to a real
 server, which is killed with SIGKILL mid-stream and restarted on the same data directory. Every
-span the server acknowledged must be stored, and `tracehound check` must find every rollup in
-agreement with the spans."""
+span the server acknowledged must be stored, `tracehound check` must find every rollup in
+agreement with the spans, and no process the killed server started may outlive it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from tests.conftest import Server, start_server
+from tests.processes import descendants, wait_gone
 from tests.shapes import gateway_call
 from tests.spans import SpanFactory
 from tests.test_cli import cli
@@ -80,12 +81,20 @@ def test_no_acknowledged_span_is_lost_to_kill_9(tmp_path: Path) -> None:
         while sum(s.exports for s in senders) < MIN_ACKED_BEFORE_KILL and time.monotonic() < deadline:
             time.sleep(0.05)
         assert sum(s.exports for s in senders) >= MIN_ACKED_BEFORE_KILL
+        started = descendants(server.process.pid)
         os.kill(server.process.pid, signal.SIGKILL)  # mid-stream: exports are in flight
         server.process.wait(timeout=30)
     finally:
         stop.set()
         for s in senders:
             s.join(timeout=30)
+
+    # Its decoding process and multiprocessing's resource tracker, at least; none may remain.
+    assert len(started) >= 2, started
+    left = wait_gone(started)
+    for pid, _ in left:  # so that a failure leaves nothing running either
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], "processes of the killed server still run"
 
     acked = {span_id for s in senders for span_id in s.acked}
     assert len(acked) >= MIN_ACKED_BEFORE_KILL * 5  # a root and a gateway call: 5 spans or more

@@ -16,6 +16,7 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -28,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tracehound.config import Settings
 from tracehound.model import Span
-from tracehound.otlp import normalizing
+from tracehound.otlp import decoder_process, normalizing
 from tracehound.otlp.decode import OtlpError
 from tracehound.otlp.limits import Limits
 from tracehound.otlp.normalizing import Normalized
@@ -100,6 +101,11 @@ def tune_gc() -> None:
     gc.set_threshold(GC_THRESHOLD, 50, 100)
 
 
+def _start_decoder(parent: int) -> None:
+    decoder_process.bind_to_parent(parent)
+    tune_gc()
+
+
 class Ingestor:
     def __init__(self, store: TraceStore, settings: Settings) -> None:
         self.store = store
@@ -127,7 +133,10 @@ class Ingestor:
             # spawn, not fork: the parent runs threads (gRPC, the writer) that fork would copy
             # in whatever state they are in.
             return ProcessPoolExecutor(
-                self._processes, mp_context=multiprocessing.get_context("spawn"), initializer=tune_gc
+                self._processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_decoder,
+                initargs=(os.getpid(),),
             )
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracehound-decode")
 
