@@ -100,6 +100,11 @@ API_PATHS = {
     "/projects": ["get"],
     "/health": ["get"],
     "/v1/traces": ["post"],
+    "/session/track": ["post"],
+    "/debug/breakpoints": ["get"],
+    "/agents/config": ["get"],
+    "/providers": ["get"],
+    "/v1/pricing": ["get"],
 }
 
 QUERY_PARAMS = {
@@ -168,6 +173,7 @@ QUERY_PARAMS = {
     },
     "/group/spans": {"group_by", "thread_id", "run_id", "bucket_size", "time_bucket", "limit", "offset"},
     "/threads": {"limit", "offset"},
+    "/v1/pricing": {"include_parameters", "include_benchmark"},
     "/labels": {"thread_id", "limit"},
     "/runs/{run_id}/bottlenecks": {"run_id", "limit"},
     "/stats": {"period", "start", "end", "thread_ids", "labels", "model_name"},

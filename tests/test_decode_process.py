@@ -14,6 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from tests.conftest import Server, get_json, start_server
+from tests.processes import children
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
 
@@ -34,13 +35,6 @@ def _body(run_id: str) -> bytes:
     return request.SerializeToString()
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        out += [int(c) for c in (task / "children").read_text().split()]
-    return out
-
-
 def _post(server: Server, run_id: str) -> httpx.Response:
     return httpx.post(f"{server.otlp_http}/v1/traces", content=_body(run_id), headers=PROTOBUF, timeout=60)
 
@@ -49,7 +43,7 @@ def test_a_killed_decoder_is_replaced(tmp_path: Path) -> None:
     server = start_server(tmp_path / "decoder")
     try:
         assert _post(server, "before").status_code == 200
-        decoders = _children(server.process.pid)
+        decoders = children(server.process.pid)
         assert decoders, "no decoding process"
         for pid in decoders:
             os.kill(pid, signal.SIGKILL)

@@ -273,10 +273,72 @@ def test_get_span_content_is_bounded_and_marked_untrusted(server: Server, world:
 def test_tool_errors_are_readable(server: Server, world: World) -> None:
     assert "not found" in error_text(call(server, "get_run", {"project_id": world.project, "run_id": "nope"}))
     assert "cursor" in error_text(call(server, "list_runs", {"project_id": world.project, "cursor": "x"}))
-    assert call(server, "list_runs", {"limit": 0}).is_error
+    # Arguments the schema refuses: the tool's own sentence, not pydantic's report.
+    refused = {
+        ("list_runs", "limit"): (
+            {"limit": 0},
+            "Error executing tool list_runs: invalid arguments: limit must be at least 1, got 0",
+        ),
+        ("get_span_content", "span_ids"): (
+            {"span_ids": ["a", "b", "c", "d", "e", "f"]},
+            "Error executing tool get_span_content: invalid arguments: span_ids takes at most 5 items, got 6",
+        ),
+        ("search_traces", "page"): (
+            {"page": {"limit": 0}},
+            "Error executing tool search_traces: invalid arguments: page.limit must be at least 1, got 0",
+        ),
+        ("list_runs", "status"): (
+            {"status": "broken"},
+            "Error executing tool list_runs: invalid arguments: status.0 must be one of "
+            "'running', 'completed' or 'failed', got 'broken'",
+        ),
+    }
+    for (tool, _), (args, message) in refused.items():
+        text = error_text(call(server, tool, args))
+        assert text == message
+        assert "pydantic" not in text and "validation error" not in text
     assert "at least one" in error_text(call(server, "spans_summary", {"project_id": world.project}))
     bad = error_text(call(server, "project_stats", {"project_id": world.project, "period": "fortnight"}))
     assert "unknown period" in bad
+
+
+def test_every_list_argument_takes_one_value_too(server: Server) -> None:
+    """LLMs send "failed" where the schema says ["failed"]: each list argument of each tool takes
+    both, and its schema says so."""
+    tools = session(f"{server.api}/mcp", lambda c: c.list_tools()).tools
+    lists = []
+    for tool in tools:
+        for name, prop in tool.input_schema.get("properties", {}).items():
+            choices = prop.get("anyOf", [prop])
+            arrays = [c for c in choices if c.get("type") == "array"]
+            if arrays:
+                lists.append((tool.name, name))
+                assert arrays[0]["items"] in choices, (tool.name, name)
+    assert ("list_runs", "status") in lists and ("get_span_content", "span_ids") in lists
+    assert len(lists) >= 15
+
+
+def test_one_value_for_a_list(server: Server, world: World) -> None:
+    p = world.project
+    window = {"start": str(world.us(-3600)), "end": str(world.us(3600))}
+    for tool, arg, one in [
+        ("list_runs", "status", "failed"),
+        ("list_runs", "run_ids", "run-a"),
+        ("search_spans", "run_ids", "run-a"),
+        ("search_spans", "labels", "hotel_search"),
+        ("spans_summary", "thread_ids", "thread-1"),
+        ("project_stats", "labels", "flight_search"),
+        ("timeseries", "thread_ids", "thread-1"),
+    ]:
+        bounds = window if tool in ("project_stats", "timeseries") else {}
+        alone = data(call(server, tool, {"project_id": p, arg: one, **bounds}))
+        assert alone == data(call(server, tool, {"project_id": p, arg: [one], **bounds})), (tool, arg)
+    failed = data(call(server, "list_runs", {"project_id": p, "status": "failed"}))
+    assert {r["run_id"] for r in failed["runs"]} == {RUN_B, world.run_d}
+    span = data(call(server, "search_spans", {"project_id": p, "run_ids": "run-a", "limit": 1}))["spans"][0]
+    content = data(call(server, "get_span_content", {"project_id": p, "span_ids": span["span_id"]}))
+    assert [s["span_id"] for s in content["spans"]] == [span["span_id"]]
+    assert content["not_found"] == []
 
 
 def test_project_from_the_http_header(server: Server, world: World) -> None:

@@ -5,10 +5,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tracehound.storage.types import StoreConfig
 
 DEFAULT_DATA_DIR = Path("~/.tracehound")
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """`--cors-origins`: comma-separated origins (`scheme://host[:port]`, as a browser sends them
+    in `Origin`), or `*`. Raises ValueError naming the first entry that is not one."""
+    origins = tuple(o.strip().rstrip("/") for o in text.split(",") if o.strip())
+    for origin in origins:
+        if origin == "*":
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+            raise ValueError(f"{origin!r} is not an origin like http://localhost:9091, nor *")
+    return origins
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +91,14 @@ class Settings:
     retention_days: int = 0
     # Seconds between two retention sweeps.
     retention_interval_s: float = 600.0
+    # Web origins whose pages may call the HTTP ports from a browser (comma-separated, or `*`).
+    # None by default: a page on another site must not read a local tracehound's traces.
+    cors_origins: str = ""
     analytics: AnalyticsSettings = AnalyticsSettings()
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        return parse_origins(self.cors_origins)
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -29,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tracehound.config import Settings
 from tracehound.model import Span
-from tracehound.otlp import normalizing
+from tracehound.otlp import decoder_process, normalizing
 from tracehound.otlp.decode import OtlpError
 from tracehound.otlp.limits import Limits
 from tracehound.otlp.normalizing import Normalized
@@ -102,18 +102,9 @@ def tune_gc() -> None:
     gc.set_threshold(GC_THRESHOLD, 50, 100)
 
 
-def _watch_parent(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(0.5)
-    # The server is gone (SIGKILL lets it clean nothing up): a decoder must not outlive it.
-    os._exit(0)
-
-
-def init_decoder(parent_pid: int) -> None:
-    """A decoding process's start: GC tuning, and exit as soon as the server that started it
-    has gone, whatever killed it."""
+def _start_decoder(parent: int) -> None:
+    decoder_process.bind_to_parent(parent)
     tune_gc()
-    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
 
 
 class Ingestor:
@@ -145,7 +136,7 @@ class Ingestor:
             return ProcessPoolExecutor(
                 self._processes,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=init_decoder,
+                initializer=_start_decoder,
                 initargs=(os.getpid(),),
             )
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracehound-decode")

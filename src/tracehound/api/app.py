@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from tracehound import __version__
 from tracehound.api import (
+    cors,
     errors,
     routes_bottlenecks,
     routes_groups,
@@ -19,6 +20,7 @@ from tracehound.api import (
     routes_stats,
     routes_summary,
     routes_threads,
+    routes_ui,
 )
 from tracehound.api.auth import RequireKey
 from tracehound.api.context import AppContext
@@ -43,9 +45,11 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(routes_metrics.router)
     app.include_router(routes_bottlenecks.router)
     app.include_router(routes_stats.router)
+    app.include_router(routes_ui.router)
     app.add_middleware(CamelCaseQuery)
     _document_errors_as_served(app)
     _require_keys(app, context)
+    cors.allow_cross_origin(app, context.settings.allowed_origins)
     return app
 
 
@@ -76,6 +80,8 @@ def create_otlp_app(context: AppContext) -> FastAPI:
     app.include_router(routes_otlp.router)
     app.include_router(routes_meta.router, include_in_schema=False)
     _require_keys(app, context)
+    # Browser OTLP exporters (OpenTelemetry JS) post here cross-origin too.
+    cors.allow_cross_origin(app, context.settings.allowed_origins)
     return app
 
 

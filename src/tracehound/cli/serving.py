@@ -9,13 +9,21 @@ from pathlib import Path
 import typer
 
 from tracehound.cli import options
-from tracehound.config import AnalyticsSettings, Settings
+from tracehound.config import AnalyticsSettings, Settings, parse_origins
 
 _A = AnalyticsSettings()
 
 
 def _bound(default: int, name: str, help: str) -> int:
     return typer.Option(default, min=1, envvar=f"TRACEHOUND_{name.upper()}", help=help)  # type: ignore[no-any-return]
+
+
+def _origins(text: str) -> str:
+    try:
+        parse_origins(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return text
 
 
 def serve(
@@ -114,6 +122,12 @@ def serve(
         envvar="TRACEHOUND_INSECURE",
         help="Allow a non-loopback --host while no API key exists (logs a warning)",
     ),
+    cors_origins: str = typer.Option(
+        "",
+        envvar="TRACEHOUND_CORS_ORIGINS",
+        callback=_origins,
+        help="Web origins allowed to call the API from a browser: comma-separated, or * (default: none)",
+    ),
 ) -> None:
     """Start the API and the OTLP receivers."""
     from tracehound.server import serve as run_server
@@ -155,6 +169,7 @@ def serve(
             stats_cache_mb=stats_cache_mb,
         ),
         insecure=insecure,
+        cors_origins=cors_origins,
     )
 
     async def load_demo() -> None:

@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from pydantic import BeforeValidator, Field, TypeAdapter, WithJsonSchema
 
 from tracehound.analytics.timeseries import Interval, Metric
 from tracehound.conventions.content import span_input, span_output
 from tracehound.mcp_server import budget
+from tracehound.mcp_server.arguments import listify, one_or_many
 from tracehound.mcp_server.backend import UNTRUSTED_NOTE, Backend, Ctx
 
 Project = Annotated[
@@ -24,7 +25,26 @@ Period = Annotated[
 Instant = Annotated[
     str | None, Field(description="µs since the epoch, or ISO 8601 like 2026-11-26T08:00:00Z")
 ]
-Ids = Annotated[list[str] | None, Field(description="Any of these ids")]
+Ids = Annotated[
+    list[str] | None,
+    BeforeValidator(listify),
+    WithJsonSchema(one_or_many({"type": "string"})),
+    Field(description="Any of these ids (one alone needs no list)"),
+]
+RunStatus = Literal["running", "completed", "failed"]
+Statuses = Annotated[
+    list[RunStatus] | None,
+    BeforeValidator(listify),
+    WithJsonSchema(one_or_many(TypeAdapter(RunStatus).json_schema())),
+    Field(description="Run statuses (one alone needs no list)"),
+]
+MAX_CONTENT_SPANS = 5
+SpanIds = Annotated[
+    list[str],
+    BeforeValidator(listify),
+    WithJsonSchema(one_or_many({"type": "string"}, nullable=False, minItems=1, maxItems=MAX_CONTENT_SPANS)),
+    Field(min_length=1, max_length=MAX_CONTENT_SPANS, description=f"1 to {MAX_CONTENT_SPANS} span ids"),
+]
 Limit = Annotated[int, Field(ge=1, le=budget.MAX_LIMIT, description="Items per answer")]
 Cursor = Annotated[str | None, Field(description="`next_cursor` of the previous answer, for the next page")]
 
@@ -57,9 +77,7 @@ def register(server: MCPServer, backend: Backend) -> None:
     @server.tool()
     async def list_runs(
         ctx: Ctx,
-        status: Annotated[
-            list[Literal["running", "completed", "failed"]] | None, Field(description="Run statuses")
-        ] = None,
+        status: Statuses = None,
         period: Period = None,
         run_ids: Ids = None,
         thread_ids: Ids = None,
@@ -310,7 +328,7 @@ def register(server: MCPServer, backend: Backend) -> None:
     @server.tool()
     async def get_span_content(
         ctx: Ctx,
-        span_ids: Annotated[list[str], Field(min_length=1, max_length=5, description="1 to 5 span ids")],
+        span_ids: SpanIds,
         max_chars: Annotated[int, Field(ge=20, le=20_000, description="Characters per text")] = 2000,
         offset: Annotated[int, Field(ge=0, description="Start of the excerpts (a next_offset)")] = 0,
         project_id: Project = None,

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from tracehound.storage.postgres.connect import Conn
-from tracehound.storage.postgres.stats_hours import StatsCache
+from tracehound.storage.postgres.stats_hours import StatsCache, hour_durations
 from tracehound.storage.postgres.where import STATUS_SQL, Where, rollup_filters
-from tracehound.storage.series import failed_cells, run_selection, sum_cells
+from tracehound.storage.series import failed_cells, on_hour_parts, run_selection, sum_cells
 from tracehound.storage.types import (
     BY_MODEL_METRICS,
     BucketAggregate,
@@ -127,10 +127,14 @@ def bucket_aggregates(conn: Conn, q: SeriesQuery, cutoff_us: int) -> list[Bucket
 
 def bucket_values(conn: Conn, q: SeriesQuery, cutoff_us: int, cache: StatsCache | None) -> list[BucketValues]:
     """Durations in µs per bucket: of finished runs, or of LLM calls (per model), one array per
-    bucket. Read from the runs and spans whatever the query; `cache` is for the hour parts of
-    /stats, which hold the durations of `series.on_hour_parts` queries."""
+    bucket. Unfiltered hourly run durations come from /stats' hour parts (checked against
+    hour_versions, as /stats checks them); everything else straight from the runs and spans."""
     if q.by_model:
         return [BucketValues(r[0], r[1], r[2]) for r in _span_cells(conn, q)]
+    if cache is not None and on_hour_parts(q):
+        buckets = (q.start_us, q.end_us, q.interval_us)
+        cells = hour_durations(conn, q.project_id, buckets, cutoff_us, cache)
+        return [BucketValues(None, start, durations) for start, durations in cells]
     return run_durations(conn, q, cutoff_us)
 
 
