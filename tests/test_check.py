@@ -105,3 +105,38 @@ def test_api_unaffected_by_a_check(own: tuple[Server, World]) -> None:
             assert get_json(c, "/runs", {"period": "all"})["pagination"]["total"] == total
     finally:
         server.stop()
+
+
+def test_check_and_repair_on_postgres_beside_the_server(tmp_path: Path, pg_url: str) -> None:
+    """On PostgreSQL both the check and the repair run beside serving processes: the repair
+    locks the rollup tables for its own transaction only."""
+    import psycopg
+
+    server = start_server(tmp_path / "pg", database_url=pg_url)
+    try:
+        world = build_world(server)
+        before = answers(server, world.project)
+        ok = cli("check", "--database-url", pg_url)
+        assert ok.returncode == 0 and "every rollup agrees" in ok.stdout, ok.stdout + ok.stderr
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            db.execute("UPDATE runs SET cost = cost + 1, llm_calls = 7 WHERE run_id = 'run-a'")
+            db.execute("DELETE FROM run_facets WHERE run_id = %s AND facet = 'error'", (RUN_B,))
+            db.execute("UPDATE projects SET span_count = span_count + 5 WHERE id = %s", (world.project,))
+            db.execute(
+                "UPDATE spans SET usage_counted = 1 - usage_counted WHERE span_id = %s",
+                (world.span_ids["A.model_call"],),
+            )
+        broken = cli("check", "--database-url", pg_url)
+        assert broken.returncode == 1
+        assert "runs: differs ('" + world.project + "', 'run-a')" in broken.stdout
+        assert f"run_facets: missing ('{world.project}', '{RUN_B}', 'error', 'rate limited')" in broken.stdout
+        assert "projects: differs" in broken.stdout and "spans: differs" in broken.stdout
+
+        fixed = cli("check", "--repair", "--database-url", pg_url)
+        assert fixed.returncode == 0 and "repaired" in fixed.stdout, fixed.stdout + fixed.stderr
+        again = cli("check", "--database-url", pg_url)
+        assert again.returncode == 0 and "every rollup agrees" in again.stdout
+        # The serving process answers as before, its /stats cache included (hour stamps bumped).
+        assert answers(server, world.project) == before
+    finally:
+        server.stop()

@@ -9,8 +9,9 @@ rollups with the rebuilt ones in one transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -31,22 +32,26 @@ ROLLUPS: dict[str, tuple[str, ...]] = {
     "llm_durations": ("project_id", "hour_us", "model", "provider", "duration_us", "trace_key", "span_key"),
     "projects": ("id",),
 }
-_IGNORED = {"projects": {"created_at_us"}}
+IGNORED = {"projects": {"created_at_us"}}
 
 BATCH_SPANS = 5_000
 
 # The typed columns under the names of Span's fields. `usage_counted` is the writer's to decide,
 # and no rollup reads attributes, events or resources, so the replay leaves them out: the
 # scratch file stays a fraction of the database's size.
-_SPAN_COLUMNS = """project_id, trace_id, span_id, parent_span_id, run_id, thread_id, operation_name,
+SPAN_COLUMNS = """project_id, trace_id, span_id, parent_span_id, run_id, thread_id, operation_name,
     start_time_us, finish_time_us, kind, is_llm_call, status_code, status_message, is_error,
     error_message, model, request_model, provider, input_tokens, output_tokens, cached_tokens, cost,
     cost_source, label, tool_name, title, ttft_us, convention, COALESCE(scope_name, '') AS scope_name,
     received_us"""
 
 
-def _stored_spans(conn: sqlite3.Connection) -> Iterator[list[Span]]:
-    cursor = conn.execute(f"SELECT {_SPAN_COLUMNS} FROM spans ORDER BY rowid")
+# The spans in arrival order, with the columns above (any DB-API cursor).
+SPANS_IN_ARRIVAL_ORDER = f"SELECT {SPAN_COLUMNS} FROM spans ORDER BY {{order}}"
+
+
+def spans_of(cursor: Any) -> Iterator[list[Span]]:
+    """Batches of Span from a cursor over SPANS_IN_ARRIVAL_ORDER (any backend's driver)."""
     names = [d[0] for d in cursor.description]
     while rows := cursor.fetchmany(BATCH_SPANS):
         batch = []
@@ -58,34 +63,51 @@ def _stored_spans(conn: sqlite3.Connection) -> Iterator[list[Span]]:
         yield batch
 
 
-def rebuild(source: sqlite3.Connection, scratch: Path, progress: Progress | None = None) -> int:
-    """Replay `source`'s spans into a new database at `scratch`; returns the span count. Call
-    inside a read transaction on `source`, so that the replay sees one snapshot."""
-    (total,) = source.execute("SELECT COUNT(*) FROM spans").fetchone()
+def replay(
+    batches: Iterable[list[Span]], total: int, scratch: Path, progress: Progress | None = None
+) -> None:
+    """Write the spans through the one writer into a new SQLite database at `scratch`: the
+    rollups every backend's writer should have made of them (they share storage/plan.py)."""
     target = sqlite3.connect(scratch, isolation_level=None)
     try:
         target.execute("PRAGMA journal_mode = OFF")
         target.execute("PRAGMA synchronous = OFF")
         migrate(target)
         done = 0
-        for batch in _stored_spans(source):
+        for batch in batches:
             write_spans(target, batch)
             done += len(batch)
             if progress is not None:
                 progress(done, total)
     finally:
         target.close()
+
+
+def rebuild(source: sqlite3.Connection, scratch: Path, progress: Progress | None = None) -> int:
+    """Replay `source`'s spans into a new database at `scratch`; returns the span count. Call
+    inside a read transaction on `source`, so that the replay sees one snapshot."""
+    (total,) = source.execute("SELECT COUNT(*) FROM spans").fetchone()
+    cursor = source.execute(SPANS_IN_ARRIVAL_ORDER.format(order="rowid"))
+    replay(spans_of(cursor), int(total), scratch, progress)
     return int(total)
 
 
-def _rows(conn: sqlite3.Connection, schema: str, table: str) -> dict[tuple[object, ...], tuple[object, ...]]:
+def value_columns(table: str, names: Iterable[str]) -> list[str]:
+    """The compared columns of a rollup table: all but its key and the ignored ones."""
     keys = ROLLUPS[table]
+    return [n for n in names if n not in keys and n not in IGNORED.get(table, set())]
+
+
+def keyed_rows(table: str, rows: Iterable[Sequence[object]]) -> dict[tuple[object, ...], tuple[object, ...]]:
+    """Rows selected as key columns then value columns, by key, values made comparable."""
+    n = len(ROLLUPS[table])
+    return {tuple(row[:n]): tuple(_canonical(v) for v in row[n:]) for row in rows}
+
+
+def _rows(conn: sqlite3.Connection, schema: str, table: str) -> dict[tuple[object, ...], tuple[object, ...]]:
     names = [r[1] for r in conn.execute(f"PRAGMA {schema}.table_info({table})")]
-    values = [n for n in names if n not in keys and n not in _IGNORED.get(table, set())]
-    out = {}
-    for row in conn.execute(f"SELECT {', '.join([*keys, *values])} FROM {schema}.{table}"):
-        out[tuple(row[: len(keys)])] = tuple(_canonical(v) for v in row[len(keys) :])
-    return out
+    columns = [*ROLLUPS[table], *value_columns(table, names)]
+    return keyed_rows(table, conn.execute(f"SELECT {', '.join(columns)} FROM {schema}.{table}"))
 
 
 def _canonical(value: object) -> object:
@@ -101,23 +123,25 @@ def _canonical(value: object) -> object:
     return value
 
 
-class _Expired:
-    """What retention deleted spans from: the rollups it kept there can no longer be rebuilt
-    from spans, so the check leaves them out (and counts them)."""
+# What retention made uncheckable (any backend; the table names are the same everywhere).
+EXPIRED_RUNS = "SELECT project_id, run_id, finish_time_us FROM runs WHERE spans_expired_us IS NOT NULL"
+RUN_THREADS = "SELECT project_id, run_id, value FROM run_facets WHERE facet = 'thread'"
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+
+class Expired:
+    """What retention deleted spans from: the rollups it kept there can no longer be rebuilt
+    from spans, so the check leaves them out (and counts them). `query` runs a statement on the
+    stored database and returns its rows."""
+
+    def __init__(self, query: Callable[[str], Iterable[Sequence[Any]]]) -> None:
         self.runs: set[tuple[object, ...]] = set()
         self.horizon: dict[object, int] = {}  # project -> latest finish of an expired run
-        for project, run_id, finish in conn.execute(
-            "SELECT project_id, run_id, finish_time_us FROM main.runs WHERE spans_expired_us IS NOT NULL"
-        ):
+        for project, run_id, finish in query(EXPIRED_RUNS):
             self.runs.add((project, run_id))
             self.horizon[project] = max(self.horizon.get(project, finish), finish)
         self.threads: set[tuple[object, ...]] = set()
         if self.runs:
-            for project, run_id, thread_id in conn.execute(
-                "SELECT project_id, run_id, value FROM main.run_facets WHERE facet = 'thread'"
-            ):
+            for project, run_id, thread_id in query(RUN_THREADS):
                 if (project, run_id) in self.runs:
                     self.threads.add((project, thread_id))
 
@@ -132,8 +156,22 @@ class _Expired:
         return False
 
 
-def _compare_table(conn: sqlite3.Connection, table: str, expired: _Expired) -> TableDiff:
-    stored, rebuilt = _rows(conn, "main", table), _rows(conn, "rebuilt", table)
+def _compare_table(conn: sqlite3.Connection, table: str, expired: Expired) -> TableDiff:
+    return compare_rows(table, _rows(conn, "main", table), _rows(conn, "rebuilt", table), expired)
+
+
+Rows = dict[tuple[object, ...], tuple[object, ...]]
+
+
+def wrong_keys(table: str, stored: Rows, rebuilt: Rows, expired: Expired) -> list[tuple[object, ...]]:
+    """The keys whose stored row is missing, extra or different, retention's aside."""
+    keys = (stored.keys() ^ rebuilt.keys()) | {
+        k for k in stored.keys() & rebuilt.keys() if stored[k] != rebuilt[k]
+    }
+    return [k for k in keys if not expired.covers(table, k)]
+
+
+def compare_rows(table: str, stored: Rows, rebuilt: Rows, expired: Expired) -> TableDiff:
     diff = TableDiff(table)
     for key in [k for k in stored.keys() | rebuilt.keys() if expired.covers(table, k)]:
         diff.skipped += 1
@@ -179,23 +217,19 @@ def _compare_spans(conn: sqlite3.Connection) -> TableDiff:
 
 def compare(conn: sqlite3.Connection) -> list[TableDiff]:
     """Stored (`main`) against rebuilt (`rebuilt`, attached) rollups."""
-    expired = _Expired(conn)
+    expired = Expired(lambda sql: conn.execute(sql.replace(" FROM ", " FROM main.")))
     return [*(_compare_table(conn, t, expired) for t in ROLLUPS), _compare_spans(conn)]
 
 
-def _wrong_keys(conn: sqlite3.Connection, table: str, expired: _Expired) -> list[tuple[object, ...]]:
-    stored, rebuilt = _rows(conn, "main", table), _rows(conn, "rebuilt", table)
-    keys = (stored.keys() ^ rebuilt.keys()) | {
-        k for k in stored.keys() & rebuilt.keys() if stored[k] != rebuilt[k]
-    }
-    return [k for k in keys if not expired.covers(table, k)]
+def _wrong_keys(conn: sqlite3.Connection, table: str, expired: Expired) -> list[tuple[object, ...]]:
+    return wrong_keys(table, _rows(conn, "main", table), _rows(conn, "rebuilt", table), expired)
 
 
 def repair(conn: sqlite3.Connection) -> None:
     """Replace each wrong stored rollup row with the rebuilt one (attached as `rebuilt`), in one
     transaction, leaving alone the rows retention made uncheckable. `projects` comes last in
     ROLLUPS: the triggers on runs and threads touch it."""
-    expired = _Expired(conn)
+    expired = Expired(lambda sql: conn.execute(sql.replace(" FROM ", " FROM main.")))
     conn.execute("BEGIN IMMEDIATE")
     try:
         for table in ROLLUPS:
