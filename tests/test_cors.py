@@ -38,7 +38,9 @@ def preflight(url: str, origin: str, method: str = "GET", headers: str = HEADERS
 
 @pytest.fixture(scope="module")
 def cors_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp("cors") / "data", "--cors-origins", f"{UI}, http://127.0.0.1:9091")
+    server = start_server(
+        tmp_path_factory.mktemp("cors") / "data", "--cors-origins", f"{UI}, http://127.0.0.1:9091"
+    )
     yield server
     server.stop()
 

@@ -1,5 +1,6 @@
 """Kill -9 during sustained ingest: four exporters (two gRPC, two HTTP) send traces to a real
-server, which is killed with SIGKILL mid-stream and restarted on the same data directory. Every
+server, which is killed with SIGKILL mid-stream and restarted on the same store (its SQLite file,
+or its PostgreSQL database). Every
 span the server acknowledged must be stored, `tracehound check` must find every rollup in
 agreement with the spans, and no process the killed server started may outlive it."""
 
@@ -13,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -63,14 +65,30 @@ class Sender(threading.Thread):
         self.exporter.shutdown()
 
 
-def stored_span_ids(data_dir: Path, project: str) -> set[str]:
+def stored_span_ids(data_dir: Path, database_url: str | None, project: str) -> list[str]:
+    sql = "SELECT span_id FROM spans WHERE project_id = ?"
+    if database_url is not None:
+        with psycopg.connect(database_url) as pg:
+            return [r[0] for r in pg.execute(sql.replace("?", "%s"), (project,))]
     with sqlite3.connect(f"file:{data_dir / DB_FILENAME}?mode=ro", uri=True) as db:
-        return {r[0] for r in db.execute("SELECT span_id FROM spans WHERE project_id = ?", (project,))}
+        return [r[0] for r in db.execute(sql, (project,))]
 
 
-def test_no_acknowledged_span_is_lost_to_kill_9(tmp_path: Path) -> None:
+def stored_run_count(data_dir: Path, database_url: str | None, project: str) -> int:
+    sql = "SELECT COUNT(DISTINCT run_id) FROM spans WHERE project_id = ?"
+    if database_url is not None:
+        with psycopg.connect(database_url) as pg:
+            row = pg.execute(sql.replace("?", "%s"), (project,)).fetchone()
+    else:
+        with sqlite3.connect(f"file:{data_dir / DB_FILENAME}?mode=ro", uri=True) as db:
+            row = db.execute(sql, (project,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_no_acknowledged_span_is_lost_to_kill_9(tmp_path: Path, store_url: str | None) -> None:
     data_dir = tmp_path / "data"
-    server = start_server(data_dir)
+    server = start_server(data_dir, database_url=store_url)
     project = f"kill-{uuid.uuid4().hex[:8]}"
     stop = threading.Event()
     senders = [Sender(server, project, "grpc" if i % 2 else "http", stop) for i in range(EXPORTERS)]
@@ -99,19 +117,16 @@ def test_no_acknowledged_span_is_lost_to_kill_9(tmp_path: Path) -> None:
     acked = {span_id for s in senders for span_id in s.acked}
     assert len(acked) >= MIN_ACKED_BEFORE_KILL * 5  # a root and a gateway call: 5 spans or more
 
-    restarted = start_server(data_dir)
+    restarted = start_server(data_dir, database_url=store_url)
     try:
-        stored = stored_span_ids(data_dir, project)
-        assert acked <= stored, f"{len(acked - stored)} acknowledged spans lost"
-        check = cli("check", "--data-dir", str(data_dir))
+        stored = stored_span_ids(data_dir, store_url, project)
+        assert len(stored) == len(set(stored)), "a span stored twice"
+        assert acked <= set(stored), f"{len(acked - set(stored))} acknowledged spans lost"
+        check = cli("check", *restarted.store_args)
         assert check.returncode == 0, check.stdout + check.stderr
         # The API agrees with the file: every run counted once, none half-written.
         with restarted.client(project) as api:
             runs = api.get("/runs", params={"period": "all", "limit": 1}).json()["pagination"]["total"]
-        with sqlite3.connect(f"file:{data_dir / DB_FILENAME}?mode=ro", uri=True) as db:
-            (distinct,) = db.execute(
-                "SELECT COUNT(DISTINCT run_id) FROM spans WHERE project_id = ?", (project,)
-            ).fetchone()
-        assert runs == distinct
+        assert runs == stored_run_count(data_dir, store_url, project)
     finally:
         restarted.stop()

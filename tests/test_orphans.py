@@ -57,8 +57,6 @@ def test_the_child_ends_with_its_killed_parent(child: str) -> None:
 def test_a_child_whose_parent_is_already_gone_exits_at_once() -> None:
     # Its parent is this test, not the pid it is told: as if the server had died before the
     # child got to run.
-    done = subprocess.run(
-        [sys.executable, "-c", WHOLE, "1"], capture_output=True, text=True, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-c", WHOLE, "1"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert done.stdout == ""

@@ -15,10 +15,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg.abc import Buffer
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.string import StrBinaryDumper, StrDumper, StrDumperUnknown
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tracehound.storage.errors import InvalidDatabaseUrl, StoreUnavailable
+from tracehound.storage.postgres.text import clean
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -72,14 +75,40 @@ def unavailable(url: str, exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"PostgreSQL at {describe(url)} is unavailable: {_first_line(exc)}")
 
 
+class _NulSafeUnknown(StrDumperUnknown):
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(clean(obj))
+
+
+class _NulSafeText(StrDumper):
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(clean(obj))
+
+
+class _NulSafeBinary(StrBinaryDumper):
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(clean(obj))
+
+
+def nul_safe(conn: Conn) -> None:
+    """PostgreSQL text cannot hold NUL, and span text and query values may carry it. Every string
+    parameter of this connection is sent with NUL as U+FFFD, as the writer stores it, so a value
+    sent with a NUL finds what a span sent with that NUL became, and no statement fails on it.
+    The binary dumper goes first because the last one registered is the default."""
+    for dumper in (_NulSafeBinary, _NulSafeText, _NulSafeUnknown):
+        conn.adapters.register_dumper(str, dumper)
+
+
 def connect(url: str, *, connect_timeout_s: float = 5.0) -> Conn:
     """One autocommit connection, for start-up work (migrations) and tools; the failure to
     connect (refused, unknown host, wrong password, no such database) as StoreUnavailable."""
     parse_url(url)
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(connect_timeout_s)))
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(connect_timeout_s)))
     except psycopg.OperationalError as e:
         raise unavailable(url, e) from None
+    nul_safe(conn)
+    return conn
 
 
 def set_timeout(conn: Conn, statement_timeout_ms: int) -> None:
@@ -104,6 +133,7 @@ class Pool:
         self._timeout_s = connect_timeout_s
 
         def configure(conn: Conn) -> None:
+            nul_safe(conn)
             set_timeout(conn, statement_timeout_ms)
             if readonly:
                 conn.execute("SELECT set_config('default_transaction_read_only', 'on', false)")

@@ -9,7 +9,6 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from tracehound.storage.postgres.connect import Conn
-from tracehound.storage.postgres.text import without_nul
 from tracehound.storage.postgres.where import STATUS_SQL, Where, rollup_filters
 from tracehound.storage.queries import GroupQuery, Page, RunQuery
 from tracehound.storage.shape import (
@@ -73,7 +72,6 @@ def _count_runs(conn: Conn, q: RunQuery, where: Where, cutoff_us: int) -> int:
 
 
 def list_runs(conn: Conn, q: RunQuery, cutoff_us: int) -> Page:
-    q = without_nul(q)
     where = _run_where(q, cutoff_us)
     column = _SORT_COLUMNS[q.sort_by]
     direction = "DESC" if q.order == "desc" else "ASC"
@@ -99,7 +97,7 @@ def get_run(conn: Conn, project_id: str, run_id: str, cutoff_us: int) -> dict[st
         .execute(
             f"SELECT run_id, {_ROLLUP_FIELDS}, spans_expired_us FROM runs "
             "WHERE project_id = %s AND run_id = %s",
-            without_nul((project_id, run_id)),
+            (project_id, run_id),
         )
         .fetchall()
     )
@@ -107,7 +105,6 @@ def get_run(conn: Conn, project_id: str, run_id: str, cutoff_us: int) -> dict[st
 
 
 def list_threads(conn: Conn, q: GroupQuery, cutoff_us: int) -> Page:
-    q = without_nul(q)
     where = Where()
     rollup_filters(where, "thread_facets", "thread_id", q, q.trace_ids)
     with conn.transaction():
@@ -135,7 +132,7 @@ def get_thread(conn: Conn, project_id: str, thread_id: str, cutoff_us: int) -> d
         .execute(
             f"SELECT thread_id, title, {_ROLLUP_FIELDS} FROM threads "
             "WHERE project_id = %s AND thread_id = %s",
-            without_nul((project_id, thread_id)),
+            (project_id, thread_id),
         )
         .fetchall()
     )

@@ -14,7 +14,6 @@ from tracehound.ids import hex_key, span_id_candidates, text_key, trace_id_candi
 from tracehound.storage import shape
 from tracehound.storage.postgres.connect import Conn
 from tracehound.storage.postgres.runs import snapshot
-from tracehound.storage.postgres.text import without_nul
 from tracehound.storage.postgres.where import Where, rollup_filters, run_trace_keys
 from tracehound.storage.queries import GroupKey, GroupQuery, ListFilter, Page, SpanQuery
 from tracehound.storage.shape import like_literal, project_object, time_group_object
@@ -71,7 +70,6 @@ def _list_filter(
 def _span_where(conn: Conn, q: SpanQuery) -> Where:
     # A NUL in the text: attributes are JSON, where a NUL is written \u0000, so no span has one.
     nul_text = q.text is not None and "\x00" in q.text
-    q = without_nul(q)
     where = Where()
     where.add("project_id = %s", q.project_id)
     _list_filter(where, "span_id", q.span_ids, "span_key", span_id_candidates)
@@ -114,7 +112,7 @@ def list_spans(conn: Conn, q: SpanQuery) -> Page:
             )
             .fetchall()
         )
-        project_id = without_nul(q.project_id)
+        project_id = q.project_id
         if len(where.clauses) == 1:  # the whole project: its counter, not a scan of every span
             row = conn.execute("SELECT span_count FROM projects WHERE id = %s", (project_id,)).fetchone()
         else:
@@ -145,7 +143,6 @@ def group_spans(
     conn: Conn, project_id: str, key: GroupKey, limit: int, offset: int, labels: tuple[str, ...] = ()
 ) -> Page:
     """All spans of one group (not only roots), oldest first."""
-    project_id, key, labels = without_nul(project_id), without_nul(key), without_nul(labels)
     with conn.transaction():
         snapshot(conn)
         where = _group_key_where(conn, project_id, key, labels)
@@ -170,7 +167,6 @@ def _identity(value: Any) -> Any:
 def list_time_groups(conn: Conn, q: GroupQuery) -> Page:
     """`/group?group_by=time`: spans bucketed by start time, as on SQLite: filters select whole
     runs, the time bounds apply to span starts; cost and tokens follow the ancestor rule."""
-    q = without_nul(q)
     bucket = q.bucket_size_s * 1_000_000
     where = Where()
     where.add("project_id = %s", q.project_id)
@@ -220,7 +216,6 @@ def list_time_groups(conn: Conn, q: GroupQuery) -> Page:
 
 def list_labels(conn: Conn, project_id: str, thread_id: str | None, limit: int) -> list[dict[str, Any]]:
     """Labels with their span counts, most used first."""
-    project_id, thread_id = without_nul(project_id), without_nul(thread_id)
     if thread_id is None:
         rows = conn.execute(
             "SELECT label, n FROM project_labels WHERE project_id = %s ORDER BY n DESC, label LIMIT %s",

@@ -47,6 +47,7 @@ from tracehound.storage.plan import (
     group_traces,
     plan_trace,
 )
+from tracehound.storage.postgres.text import clean
 from tracehound.storage.rollups import RUN_FILTER_FACETS, THREAD_FILTER_FACETS, Delta, merge_sets
 from tracehound.storage.types import WriteResult
 
@@ -367,10 +368,6 @@ _USAGE_UPSERT = """
 """
 
 
-def _clean(text: str) -> str:
-    return text.replace("\x00", "\ufffd")
-
-
 def _without_nul(span: Span) -> Span:
     """PostgreSQL text cannot hold NUL, which span text may carry: it is stored as U+FFFD (so the
     facets and sets made from the span agree with its row)."""
@@ -378,16 +375,16 @@ def _without_nul(span: Span) -> Span:
     for name in _TEXT_FIELDS:
         value = getattr(span, name)
         if value and "\x00" in value:
-            changes[name] = _clean(value)
+            changes[name] = clean(value)
     if any("\x00" in (f.snippet + f.pattern + f.source + (f.tool_name or "")) for f in span.findings):
         changes["findings"] = [
             Finding(
-                _clean(f.source),
+                clean(f.source),
                 f.position,
-                None if f.tool_name is None else _clean(f.tool_name),
-                _clean(f.pattern),
+                None if f.tool_name is None else clean(f.tool_name),
+                clean(f.pattern),
                 f.severity,
-                _clean(f.snippet),
+                clean(f.snippet),
             )
             for f in span.findings
         ]
