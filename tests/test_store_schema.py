@@ -38,7 +38,7 @@ def test_older_file_is_upgraded_in_place(tmp_path: Path, monkeypatch: pytest.Mon
     store = SqliteStore(tmp_path)
     try:
         page = store.list_runs(RunQuery(project_id="default"))
-        assert [r["key"] for r in page.rows] == ["kept"]
+        assert [r.key for r in page.rows] == ["kept"]
     finally:
         store.close()
     with sqlite3.connect(tmp_path / DB_FILENAME) as conn:

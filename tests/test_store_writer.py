@@ -12,6 +12,7 @@ import pytest
 
 from tracehound.model import KIND_LLM, Span
 from tracehound.storage.queries import GroupQuery, RunQuery
+from tracehound.storage.rows import RollupRow
 from tracehound.storage.sqlite.store import DB_FILENAME, SqliteStore
 
 
@@ -58,8 +59,12 @@ def store(tmp_path: Path) -> Any:
     s.close()
 
 
-def _run(store: SqliteStore, run_id: str = "run") -> dict[str, Any]:
-    run = store.get_run("default", run_id)
+def _run(store: SqliteStore, run_id: str = "run") -> RollupRow:
+    return _run_of(store, "default", run_id)
+
+
+def _run_of(store: SqliteStore, project: str, run_id: str = "run") -> RollupRow:
+    run = store.get_run(project, run_id)
     assert run is not None
     return run
 
@@ -84,19 +89,19 @@ def test_ancestor_rule_in_any_order_one_span_per_batch(store: SqliteStore, order
     for i in order:
         store.write([spans[i]])
     run = _run(store)
-    assert run["cost"] == pytest.approx(7.0)
-    assert run["input_tokens"] == 130 and run["output_tokens"] == 65
-    assert run["llm_calls"] == 3 and run["span_count"] == 7
+    assert run.cost == pytest.approx(7.0)
+    assert run.input_tokens == 130 and run.output_tokens == 65
+    assert run.llm_calls == 3 and run.span_count == 7
 
 
 def test_ancestor_rule_across_mixed_batches(store: SqliteStore) -> None:
     spans = _tree()
     store.write([spans[3], spans[5]])  # c and e
-    assert _run(store)["cost"] == pytest.approx(5.0)
+    assert _run(store).cost == pytest.approx(5.0)
     store.write([spans[2], spans[6]])  # b covers c; f is new
-    assert _run(store)["cost"] == pytest.approx(7.0)
+    assert _run(store).cost == pytest.approx(7.0)
     store.write([spans[1], spans[0], spans[4]])  # a covers b
-    assert _run(store)["cost"] == pytest.approx(7.0)
+    assert _run(store).cost == pytest.approx(7.0)
     with sqlite3.connect(store.path) as conn:
         counted = conn.execute(
             "SELECT span_id FROM spans WHERE usage_counted = 1 ORDER BY span_id"
@@ -107,14 +112,14 @@ def test_ancestor_rule_across_mixed_batches(store: SqliteStore) -> None:
 def test_usage_moves_between_runs_and_threads(store: SqliteStore) -> None:
     """A child in another run and thread, covered later by a parent: both rollups move."""
     store.write([span("t", "child", "parent", run_id="r2", thread_id="th2", cost=3.0, tokens=30)])
-    assert _run(store, "r2")["cost"] == pytest.approx(3.0)
+    assert _run(store, "r2").cost == pytest.approx(3.0)
     store.write([span("t", "parent", run_id="r1", thread_id="th1", cost=3.0, tokens=30)])
-    assert _run(store, "r2")["cost"] == pytest.approx(0.0)
-    assert _run(store, "r2")["input_tokens"] == 0
-    assert _run(store, "r1")["cost"] == pytest.approx(3.0)
-    threads = {t["key"]: t for t in store.list_threads(GroupQuery(project_id="default")).rows}
-    assert threads["th1"]["cost"] == pytest.approx(3.0)
-    assert threads["th2"]["cost"] == pytest.approx(0.0)
+    assert _run(store, "r2").cost == pytest.approx(0.0)
+    assert _run(store, "r2").input_tokens == 0
+    assert _run(store, "r1").cost == pytest.approx(3.0)
+    threads = {t.key: t for t in store.list_threads(GroupQuery(project_id="default")).rows}
+    assert threads["th1"].cost == pytest.approx(3.0)
+    assert threads["th2"].cost == pytest.approx(0.0)
 
 
 def test_duplicates_in_and_across_batches(store: SqliteStore) -> None:
@@ -124,15 +129,15 @@ def test_duplicates_in_and_across_batches(store: SqliteStore) -> None:
     again = store.write(spans)
     assert (again.inserted, again.duplicates) == (0, 7)
     run = _run(store)
-    assert run["span_count"] == 7 and run["cost"] == pytest.approx(7.0)
+    assert run.span_count == 7 and run.cost == pytest.approx(7.0)
     with sqlite3.connect(store.path / ".." / DB_FILENAME) as conn:
         assert conn.execute("SELECT COUNT(*) FROM spans").fetchone()[0] == 7
 
 
 def test_same_ids_in_two_projects_are_two_spans(store: SqliteStore) -> None:
     store.write([span("t", "a", project="p1", cost=1.0), span("t", "a", project="p2", cost=2.0)])
-    assert store.get_run("p1", "run")["cost"] == pytest.approx(1.0)  # type: ignore[index]
-    assert store.get_run("p2", "run")["cost"] == pytest.approx(2.0)  # type: ignore[index]
+    assert _run_of(store, "p1").cost == pytest.approx(1.0)
+    assert _run_of(store, "p2").cost == pytest.approx(2.0)
 
 
 def test_rollups_agree_with_spans(store: SqliteStore) -> None:
@@ -168,10 +173,10 @@ def test_rollups_agree_with_spans(store: SqliteStore) -> None:
         }
     assert actual == expected
     r1 = _run(store, "r1")
-    assert r1["duration_ms"] == pytest.approx(0.055)
-    assert r1["status"] == "failed" and r1["errors"] == ["boom"]
-    assert sorted(r1["all_trace_ids"]) == ["t1".ljust(32, "0"), "t2".ljust(32, "0")]
-    assert sorted(r1["trace_ids"]) == ["t1".ljust(32, "0"), "t2".ljust(32, "0")]  # both have a root
+    assert r1.duration_ms == pytest.approx(0.055)
+    assert r1.status == "failed" and r1.errors == ["boom"]
+    assert sorted(r1.all_trace_ids) == ["t1".ljust(32, "0"), "t2".ljust(32, "0")]
+    assert sorted(r1.trace_ids) == ["t1".ljust(32, "0"), "t2".ljust(32, "0")]  # both have a root
 
 
 def test_status_counts_without_scanning(store: SqliteStore) -> None:
@@ -195,4 +200,4 @@ def test_comma_joined_tool_names_are_separate_tools(store: SqliteStore) -> None:
     tools = span("t", "tools")
     tools.tool_name = "search_flights, get_weather"
     store.write([tools])
-    assert _run(store)["used_tools"] == ["get_weather", "search_flights"]
+    assert _run(store).used_tools == ["get_weather", "search_flights"]

@@ -38,7 +38,7 @@ def bottlenecks(
     report = run_bottlenecks(c.store, params.project_id(request), run_id, limit, c.settings.analytics)
     if report is None:
         run = c.store.get_run(params.project_id(request), run_id)
-        if run is not None and run["spans_expired_us"] is not None:
+        if run is not None and run.spans_expired_us is not None:
             raise ApiError(
                 410,
                 "Spans deleted",

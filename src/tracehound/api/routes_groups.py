@@ -13,7 +13,7 @@ from tracehound.api.errors import bad_request
 from tracehound.api.responses import JSONResponse
 from tracehound.api.schemas import ERRORS, BatchSpans, GroupPage, SpanPage
 from tracehound.storage.queries import GroupKey, GroupQuery
-from tracehound.views import group_object, paginated
+from tracehound.views import group_object, paginated, pagination, span_object, span_page
 
 router = APIRouter(tags=["groups"])
 
@@ -86,7 +86,7 @@ def group_spans(
         thread_id=thread_id,
         run_id=run_id,
     )
-    return JSONResponse(paginated(c.store.group_spans(params.project_id(request), key, limit, offset)))
+    return JSONResponse(span_page(c.store.group_spans(params.project_id(request), key, limit, offset)))
 
 
 class GroupIdentifier(BaseModel):
@@ -135,5 +135,5 @@ def batch_spans(
     for g in body.groups:
         name, key = _identify(g)
         page = c.store.group_spans(project, key, body.spans_per_group, 0, labels)
-        out[name] = {"spans": page.rows, "pagination": paginated(page)["pagination"]}
+        out[name] = {"spans": [span_object(r) for r in page.rows], "pagination": pagination(page)}
     return JSONResponse({"data": out})

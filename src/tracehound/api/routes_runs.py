@@ -14,7 +14,7 @@ from tracehound.api.responses import JSONResponse
 from tracehound.api.schemas import ERRORS, RunDetails, RunPage, SpanPage
 from tracehound.storage.queries import RunQuery
 from tracehound.timeparse import UnknownPeriod, period_start_us
-from tracehound.views import paginated, run_details_object, run_object
+from tracehound.views import paginated, run_details_object, run_object, span_page
 
 router = APIRouter(tags=["runs"])
 
@@ -105,7 +105,7 @@ def run_spans(
 ) -> JSONResponse:
     params.check_page(limit, offset, c.settings.max_page_size)
     page = c.store.run_spans(params.project_id(request), run_id, limit, offset)
-    return JSONResponse(paginated(page))
+    return JSONResponse(span_page(page))
 
 
 @router.get("/runs/{run_id}/details", response_model=RunDetails, responses=ERRORS, summary="One run")

@@ -11,7 +11,7 @@ from tracehound.api.context import AppContext, ctx
 from tracehound.api.responses import JSONResponse
 from tracehound.api.schemas import ERRORS, SpanPage
 from tracehound.storage.queries import ListFilter, SpanQuery
-from tracehound.views import paginated
+from tracehound.views import span_page
 
 router = APIRouter(tags=["spans"])
 
@@ -63,7 +63,7 @@ def list_spans(
         limit=limit,
         offset=offset,
     )
-    return JSONResponse(paginated(c.store.list_spans(query)))
+    return JSONResponse(span_page(c.store.list_spans(query)))
 
 
 @router.get("/traces", response_model=SpanPage, responses=ERRORS, summary="Legacy span list")
@@ -91,4 +91,4 @@ def list_traces(
         limit=limit,
         offset=offset,
     )
-    return JSONResponse(paginated(c.store.list_spans(query)))
+    return JSONResponse(span_page(c.store.list_spans(query)))

@@ -102,7 +102,7 @@ def import_vllora(
         store = _open_store(config)
         try:
             summary = _copy(source, path, store, project, batch_rows, total, on_progress)
-            runs = {p["id"]: int(p["run_count"]) for p in store.list_projects()}
+            runs = {p.id: p.run_count for p in store.list_projects()}
         finally:
             store.close()
     finally:

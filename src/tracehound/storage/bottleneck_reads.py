@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from tracehound.storage.status import RollupRow, run_status
+from tracehound.storage.status import DbRow, run_status
 from tracehound.storage.types import OpModel, RunTimings, SpanTiming
 
 
 def run_timings_record(
-    run_id: str, row: RollupRow, cutoff_us: int, spans: list[SpanTiming], truncated: bool
+    run_id: str, row: DbRow, cutoff_us: int, spans: list[SpanTiming], truncated: bool
 ) -> RunTimings:
     return RunTimings(
         run_id=run_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from tracehound.model import RunStatus
 
@@ -94,11 +94,3 @@ class GroupKey:
     bucket_size_s: int = 3600
     thread_id: str | None = None
     run_id: str | None = None
-
-
-@dataclass(slots=True)
-class Page:
-    rows: list[dict[str, Any]]
-    total: int
-    limit: int
-    offset: int

@@ -1,6 +1,6 @@
-"""Rows of the run and span reads as the objects the API, MCP and CLI answer with, for every
-backend: the run status rule, rollup rows, span rows and their vLLora `attribute` and
-`child_attribute`, time-bucket groups, and the totals /runs counts from the project counters.
+"""The database rows of the run and span reads as the typed rows of `rows.py`, for every backend:
+rollups (with the status rule of status.py), spans and their earliest `model_call` child's
+attributes, time buckets, projects, and the totals /runs counts from the project counters.
 
 Pure Python on rows that answer `row["column"]` (sqlite3.Row, psycopg's dict rows), so that each
 backend holds only its SQL and the answers cannot drift apart."""
@@ -8,82 +8,70 @@ backend holds only its SQL and the answers cannot drift apart."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
 import orjson
 
 from tracehound.model import RunStatus
 from tracehound.storage.queries import GroupQuery, RunQuery
+from tracehound.storage.rows import ProjectRow, RollupRow, SpanRow, TimeBucketRow
+from tracehound.storage.status import DbRow, run_status
 
 RUN_STATUSES: tuple[RunStatus, ...] = ("running", "failed", "completed")
 
-# Promoted to columns at ingest; vLLora strips them from `attribute`, and so do we on output.
-_PROMOTED = ("vllora.run_id", "vllora.thread_id", "vllora.project_id", "vllora.tenant", "vllora.label")
+
+Row = DbRow
 
 
-class Row(Protocol):
-    def __getitem__(self, column: str, /) -> Any: ...
-
-
-def run_status(row: Row, cutoff_us: int) -> RunStatus:
-    """A run with no root span that got a span after `cutoff_us` (now - idle) is running."""
-    if row["root_count"] == 0 and row["last_seen_us"] >= cutoff_us:
-        return "running"
-    return "failed" if row["error_count"] > 0 else "completed"
-
-
-def shape_rollups(rows: Iterable[Row], cutoff_us: int, key: str) -> list[dict[str, Any]]:
-    """Rollup rows (runs or threads; `key` names the key column) as API objects: the vLLora run
-    fields plus the computed ones."""
+def shape_rollups(rows: Iterable[Row], cutoff_us: int, key: str) -> list[RollupRow]:
+    """Rollup rows (runs or threads; `key` names the key column), with the computed fields."""
     out = []
     for row in rows:
         f = orjson.loads(row["sets"])
         out.append(
-            {
-                "key": row[key],
-                "thread_ids": f.get("thread", []),
-                "run_ids": f.get("run", []),
-                "trace_ids": f.get("root_trace", []),
-                "all_trace_ids": f.get("trace", []),
-                "root_span_ids": f.get("root_span", []),
-                "request_models": f.get("request_model", []),
-                "used_models": f.get("used_model", []),
-                "used_tools": f.get("tool", []),
-                "labels": f.get("label", []),
-                "errors": f.get("error", []),
-                "llm_calls": row["llm_calls"],
-                "tool_calls": row["tool_calls"],
-                "cost": row["cost"],
-                "input_tokens": row["input_tokens"],
-                "output_tokens": row["output_tokens"],
-                "cached_tokens": row["cached_tokens"],
-                "start_time_us": row["start_time_us"],
-                "finish_time_us": row["finish_time_us"],
-                "root_start_us": row["root_start_us"],
-                "root_finish_us": row["root_finish_us"],
-                "duration_ms": row["duration_us"] / 1000,
-                "status": run_status(row, cutoff_us),
-                "has_errors": row["error_count"] > 0,
-                "error_count": row["error_count"],
-                "span_count": row["span_count"],
-            }
+            RollupRow(
+                key=row[key],
+                thread_ids=f.get("thread", []),
+                run_ids=f.get("run", []),
+                trace_ids=f.get("root_trace", []),
+                all_trace_ids=f.get("trace", []),
+                root_span_ids=f.get("root_span", []),
+                request_models=f.get("request_model", []),
+                used_models=f.get("used_model", []),
+                used_tools=f.get("tool", []),
+                labels=f.get("label", []),
+                errors=f.get("error", []),
+                llm_calls=row["llm_calls"],
+                tool_calls=row["tool_calls"],
+                cost=row["cost"],
+                input_tokens=row["input_tokens"],
+                output_tokens=row["output_tokens"],
+                cached_tokens=row["cached_tokens"],
+                start_time_us=row["start_time_us"],
+                finish_time_us=row["finish_time_us"],
+                root_start_us=row["root_start_us"],
+                root_finish_us=row["root_finish_us"],
+                duration_ms=row["duration_us"] / 1000,
+                status=run_status(row, cutoff_us),
+                error_count=row["error_count"],
+                span_count=row["span_count"],
+            )
         )
     return out
 
 
-def shape_run(rows: Sequence[Row], cutoff_us: int) -> dict[str, Any] | None:
+def shape_run(rows: Sequence[Row], cutoff_us: int) -> RollupRow | None:
     """The one run of `rows` (or None), with `spans_expired_us`: when retention deleted its spans."""
     shaped = shape_rollups(rows, cutoff_us, "run_id")
     if not shaped:
         return None
-    return {**shaped[0], "spans_expired_us": rows[0]["spans_expired_us"]}
+    return replace(shaped[0], spans_expired_us=rows[0]["spans_expired_us"])
 
 
-def shape_threads(rows: Sequence[Row], cutoff_us: int) -> list[dict[str, Any]]:
+def shape_threads(rows: Sequence[Row], cutoff_us: int) -> list[RollupRow]:
     shaped = shape_rollups(rows, cutoff_us, "thread_id")
-    for obj, row in zip(shaped, rows, strict=True):
-        obj["title"] = row["title"]
-    return shaped
+    return [replace(obj, title=row["title"]) for obj, row in zip(shaped, rows, strict=True)]
 
 
 def only_status_filter(q: RunQuery) -> bool:
@@ -134,57 +122,37 @@ def group_run_query(q: GroupQuery) -> RunQuery:
     )
 
 
-def vllora_attribute(raw: str) -> dict[str, Any]:
-    try:
-        attrs = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(attrs, dict):
-        return {}
-    label = attrs.get("vllora.label")
-    for key in _PROMOTED:
-        attrs.pop(key, None)
-    if isinstance(label, str) and "label" not in attrs:
-        attrs["label"] = label
-    return attrs
+def span_row(row: Row, child_attributes: str | None = None) -> SpanRow:
+    return SpanRow(
+        trace_id=row["trace_id"],
+        span_id=row["span_id"],
+        parent_span_id=row["parent_span_id"],
+        thread_id=row["thread_id"],
+        run_id=row["run_id"],
+        operation_name=row["operation_name"],
+        start_time_us=row["start_time_us"],
+        finish_time_us=row["finish_time_us"],
+        kind=row["kind"],
+        is_error=bool(row["is_error"]),
+        error_message=row["error_message"],
+        model=row["model"],
+        provider=row["provider"],
+        cost=row["cost"],
+        cost_source=row["cost_source"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cached_tokens=row["cached_tokens"],
+        attributes=row["attributes"],
+        child_attributes=child_attributes,
+    )
 
 
-def span_object(row: Row, child_attribute: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "trace_id": row["trace_id"],
-        "span_id": row["span_id"],
-        "thread_id": row["thread_id"],
-        "parent_span_id": row["parent_span_id"],
-        "operation_name": row["operation_name"],
-        "start_time_us": row["start_time_us"],
-        "finish_time_us": row["finish_time_us"],
-        "attribute": vllora_attribute(row["attributes"]),
-        "child_attribute": child_attribute,
-        "run_id": row["run_id"],
-        "duration_ms": (row["finish_time_us"] - row["start_time_us"]) / 1000,
-        "kind": row["kind"],
-        "is_error": bool(row["is_error"]),
-        "error_message": row["error_message"],
-        "model": row["model"],
-        "provider": row["provider"],
-        "cost": row["cost"],
-        "cost_source": row["cost_source"],
-        "input_tokens": row["input_tokens"],
-        "output_tokens": row["output_tokens"],
-        "cached_tokens": row["cached_tokens"],
-    }
-
-
-def shape_spans(rows: Sequence[Row], children: Iterable[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    """Span rows as vLLora span objects. `children` are the `model_call` spans of the rows'
-    traces as (trace_id, parent_span_id, attributes), latest start first: a span's
-    `child_attribute` is its earliest model_call child's (the last one given wins)."""
+def shape_spans(rows: Sequence[Row], children: Iterable[tuple[str, str, str]]) -> list[SpanRow]:
+    """Span rows as SpanRows. `children` are the `model_call` spans of the rows' traces as
+    (trace_id, parent_span_id, attributes), latest start first: a span's `child_attributes` are
+    its earliest model_call child's (the last one given wins)."""
     earliest = {(trace_id, parent): attributes for trace_id, parent, attributes in children}
-    out = []
-    for row in rows:
-        child = earliest.get((row["trace_id"], row["span_id"]))
-        out.append(span_object(row, vllora_attribute(child) if child is not None else None))
-    return out
+    return [span_row(row, earliest.get((row["trace_id"], row["span_id"]))) for row in rows]
 
 
 def like_literal(text: str) -> str:
@@ -208,31 +176,31 @@ TIME_GROUP_LISTS = (
 )
 
 
-def time_group_object(r: Row, decode: Callable[[Any], Iterable[Any] | None]) -> dict[str, Any]:
-    """A time bucket's aggregate row as a group object; `decode` reads one of its distinct-value
-    aggregates (TIME_GROUP_LISTS) as the backend returns it."""
-    return {
-        "key": r["bucket"],
-        **{name: distinct_values(decode(r[name])) for name in TIME_GROUP_LISTS},
-        "llm_calls": r["llm_calls"],
-        "cost": r["cost"],
-        "input_tokens": r["input_tokens"],
-        "output_tokens": r["output_tokens"],
-        "cached_tokens": r["cached_tokens"],
-        "start_time_us": r["start_time_us"],
-        "finish_time_us": r["finish_time_us"],
-        "duration_ms": (r["finish_time_us"] - r["start_time_us"]) / 1000,
-        "has_errors": r["error_count"] > 0,
-        "error_count": r["error_count"],
-        "span_count": r["span_count"],
-    }
+def time_group_object(r: Row, decode: Callable[[Any], Iterable[Any] | None]) -> TimeBucketRow:
+    """A time bucket's aggregate row; `decode` reads one of its distinct-value aggregates
+    (TIME_GROUP_LISTS) as the backend returns it."""
+    lists = {name: distinct_values(decode(r[name])) for name in TIME_GROUP_LISTS}
+    return TimeBucketRow(
+        key=r["bucket"],
+        **lists,
+        llm_calls=r["llm_calls"],
+        cost=r["cost"],
+        input_tokens=r["input_tokens"],
+        output_tokens=r["output_tokens"],
+        cached_tokens=r["cached_tokens"],
+        start_time_us=r["start_time_us"],
+        finish_time_us=r["finish_time_us"],
+        duration_ms=(r["finish_time_us"] - r["start_time_us"]) / 1000,
+        error_count=r["error_count"],
+        span_count=r["span_count"],
+    )
 
 
-def project_object(r: Row) -> dict[str, Any]:
-    return {
-        "id": r["id"],
-        "created_at_us": r["created_at_us"],
-        "run_count": r["run_count"],
-        "thread_count": r["thread_count"],
-        "span_count": r["span_count"],
-    }
+def project_row(r: Row) -> ProjectRow:
+    return ProjectRow(
+        id=r["id"],
+        created_at_us=r["created_at_us"],
+        run_count=r["run_count"],
+        thread_count=r["thread_count"],
+        span_count=r["span_count"],
+    )

@@ -4,13 +4,12 @@ storage/shape.py. A list and its total are two statements read in one snapshot."
 
 from __future__ import annotations
 
-from typing import Any
-
 from psycopg.rows import dict_row
 
 from tracehound.storage.postgres.connect import Conn
 from tracehound.storage.postgres.where import STATUS_SQL, Where, rollup_filters
-from tracehound.storage.queries import GroupQuery, Page, RunQuery
+from tracehound.storage.queries import GroupQuery, RunQuery
+from tracehound.storage.rows import Page, RollupRow
 from tracehound.storage.shape import (
     group_run_query,
     only_status_filter,
@@ -71,7 +70,7 @@ def _count_runs(conn: Conn, q: RunQuery, where: Where, cutoff_us: int) -> int:
     return int(row[0]) if row else 0
 
 
-def list_runs(conn: Conn, q: RunQuery, cutoff_us: int) -> Page:
+def list_runs(conn: Conn, q: RunQuery, cutoff_us: int) -> Page[RollupRow]:
     where = _run_where(q, cutoff_us)
     column = _SORT_COLUMNS[q.sort_by]
     direction = "DESC" if q.order == "desc" else "ASC"
@@ -90,7 +89,7 @@ def list_runs(conn: Conn, q: RunQuery, cutoff_us: int) -> Page:
     return Page(rows=shape_rollups(rows, cutoff_us, "run_id"), total=total, limit=q.limit, offset=q.offset)
 
 
-def get_run(conn: Conn, project_id: str, run_id: str, cutoff_us: int) -> dict[str, Any] | None:
+def get_run(conn: Conn, project_id: str, run_id: str, cutoff_us: int) -> RollupRow | None:
     """The run object, plus `spans_expired_us`: when retention deleted its spans (or None)."""
     rows = (
         conn.cursor(row_factory=dict_row)
@@ -104,7 +103,7 @@ def get_run(conn: Conn, project_id: str, run_id: str, cutoff_us: int) -> dict[st
     return shape_run(rows, cutoff_us)
 
 
-def list_threads(conn: Conn, q: GroupQuery, cutoff_us: int) -> Page:
+def list_threads(conn: Conn, q: GroupQuery, cutoff_us: int) -> Page[RollupRow]:
     where = Where()
     rollup_filters(where, "thread_facets", "thread_id", q, q.trace_ids)
     with conn.transaction():
@@ -126,7 +125,7 @@ def list_threads(conn: Conn, q: GroupQuery, cutoff_us: int) -> Page:
     return Page(rows=shape_threads(rows, cutoff_us), total=total, limit=q.limit, offset=q.offset)
 
 
-def get_thread(conn: Conn, project_id: str, thread_id: str, cutoff_us: int) -> dict[str, Any] | None:
+def get_thread(conn: Conn, project_id: str, thread_id: str, cutoff_us: int) -> RollupRow | None:
     rows = (
         conn.cursor(row_factory=dict_row)
         .execute(
@@ -140,6 +139,6 @@ def get_thread(conn: Conn, project_id: str, thread_id: str, cutoff_us: int) -> d
     return shaped[0] if shaped else None
 
 
-def list_run_groups(conn: Conn, q: GroupQuery, cutoff_us: int) -> Page:
+def list_run_groups(conn: Conn, q: GroupQuery, cutoff_us: int) -> Page[RollupRow]:
     """`/group?group_by=run`: the run list with group filters."""
     return list_runs(conn, group_run_query(q), cutoff_us)

@@ -15,8 +15,9 @@ from tracehound.storage import shape
 from tracehound.storage.postgres.connect import Conn
 from tracehound.storage.postgres.runs import snapshot
 from tracehound.storage.postgres.where import Where, rollup_filters, run_trace_keys
-from tracehound.storage.queries import GroupKey, GroupQuery, ListFilter, Page, SpanQuery
-from tracehound.storage.shape import like_literal, project_object, time_group_object
+from tracehound.storage.queries import GroupKey, GroupQuery, ListFilter, SpanQuery
+from tracehound.storage.rows import LabelCount, Page, ProjectRow, SpanRow, TimeBucketRow
+from tracehound.storage.shape import like_literal, project_row, time_group_object
 
 _SPAN_FIELDS = (
     "trace_id, span_id, parent_span_id, run_id, thread_id, operation_name, kind, start_time_us, "
@@ -32,7 +33,7 @@ _SPAN_SORT = {
 }
 
 
-def _shape_spans(conn: Conn, project_id: str, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _shape_spans(conn: Conn, project_id: str, rows: Sequence[dict[str, Any]]) -> list[SpanRow]:
     """The rows as span objects, with the `model_call` spans of their traces read in one
     statement (ties in start broken by insertion order, as SQLite's stable sort does)."""
     traces = sorted({r["trace_id"] for r in rows})
@@ -98,7 +99,7 @@ def _span_where(conn: Conn, q: SpanQuery) -> Where:
     return where
 
 
-def list_spans(conn: Conn, q: SpanQuery) -> Page:
+def list_spans(conn: Conn, q: SpanQuery) -> Page[SpanRow]:
     direction = "DESC" if q.order == "desc" else "ASC"
     with conn.transaction():
         snapshot(conn)
@@ -141,7 +142,7 @@ def _group_key_where(conn: Conn, project_id: str, key: GroupKey, labels: tuple[s
 
 def group_spans(
     conn: Conn, project_id: str, key: GroupKey, limit: int, offset: int, labels: tuple[str, ...] = ()
-) -> Page:
+) -> Page[SpanRow]:
     """All spans of one group (not only roots), oldest first."""
     with conn.transaction():
         snapshot(conn)
@@ -164,7 +165,7 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def list_time_groups(conn: Conn, q: GroupQuery) -> Page:
+def list_time_groups(conn: Conn, q: GroupQuery) -> Page[TimeBucketRow]:
     """`/group?group_by=time`: spans bucketed by start time, as on SQLite: filters select whole
     runs, the time bounds apply to span starts; cost and tokens follow the ancestor rule."""
     bucket = q.bucket_size_s * 1_000_000
@@ -214,7 +215,7 @@ def list_time_groups(conn: Conn, q: GroupQuery) -> Page:
     return Page(rows=out, total=int(row[0]) if row else 0, limit=q.limit, offset=q.offset)
 
 
-def list_labels(conn: Conn, project_id: str, thread_id: str | None, limit: int) -> list[dict[str, Any]]:
+def list_labels(conn: Conn, project_id: str, thread_id: str | None, limit: int) -> list[LabelCount]:
     """Labels with their span counts, most used first."""
     if thread_id is None:
         rows = conn.execute(
@@ -227,12 +228,12 @@ def list_labels(conn: Conn, project_id: str, thread_id: str | None, limit: int) 
             "ORDER BY n DESC, value LIMIT %s",
             (project_id, thread_id, limit),
         )
-    return [{"name": name, "count": n} for name, n in rows]
+    return [LabelCount(name, n) for name, n in rows]
 
 
-def list_projects(conn: Conn) -> list[dict[str, Any]]:
+def list_projects(conn: Conn) -> list[ProjectRow]:
     rows = conn.cursor(row_factory=dict_row).execute(
         "SELECT id, created_at_us, run_count, thread_count, span_count FROM projects "
         "ORDER BY created_at_us, id"
     )
-    return [project_object(r) for r in rows]
+    return [project_row(r) for r in rows]

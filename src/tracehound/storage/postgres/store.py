@@ -6,7 +6,6 @@ REPEATABLE READ snapshot (each module says which)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from tracehound.model import Span
 from tracehound.storage.errors import ReadOnlyStore
@@ -22,7 +21,8 @@ from tracehound.storage.postgres.connect import Pool, connect, describe
 from tracehound.storage.postgres.schema import check_current, migrate
 from tracehound.storage.postgres.stats_hours import StatsCache
 from tracehound.storage.postgres.writer import write_spans
-from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
+from tracehound.storage.queries import GroupKey, GroupQuery, RunQuery, SpanQuery
+from tracehound.storage.rows import LabelCount, Page, ProjectRow, RollupRow, SpanRow, TimeBucketRow
 from tracehound.storage.types import (
     BucketAggregate,
     BucketValues,
@@ -90,24 +90,24 @@ class PostgresStore:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def list_runs(self, q: RunQuery) -> Page:
+    def list_runs(self, q: RunQuery) -> Page[RollupRow]:
         with self._pool.connection() as conn:
             return pg_runs.list_runs(conn, q, self.cutoff_us())
 
-    def get_run(self, project_id: str, run_id: str) -> dict[str, Any] | None:
+    def get_run(self, project_id: str, run_id: str) -> RollupRow | None:
         with self._pool.connection() as conn:
             return pg_runs.get_run(conn, project_id, run_id, self.cutoff_us())
 
-    def run_spans(self, project_id: str, run_id: str, limit: int, offset: int) -> Page:
+    def run_spans(self, project_id: str, run_id: str, limit: int, offset: int) -> Page[SpanRow]:
         key = GroupKey(group_by="run", run_id=run_id)
         with self._pool.connection() as conn:
             return pg_spans.group_spans(conn, project_id, key, limit, offset)
 
-    def list_spans(self, q: SpanQuery) -> Page:
+    def list_spans(self, q: SpanQuery) -> Page[SpanRow]:
         with self._pool.connection() as conn:
             return pg_spans.list_spans(conn, q)
 
-    def list_groups(self, q: GroupQuery) -> Page:
+    def list_groups(self, q: GroupQuery) -> Page[RollupRow | TimeBucketRow]:
         with self._pool.connection() as conn:
             if q.group_by == "time":
                 return pg_spans.list_time_groups(conn, q)
@@ -117,23 +117,23 @@ class PostgresStore:
 
     def group_spans(
         self, project_id: str, key: GroupKey, limit: int, offset: int, labels: tuple[str, ...] = ()
-    ) -> Page:
+    ) -> Page[SpanRow]:
         with self._pool.connection() as conn:
             return pg_spans.group_spans(conn, project_id, key, limit, offset, labels)
 
-    def list_threads(self, q: GroupQuery) -> Page:
+    def list_threads(self, q: GroupQuery) -> Page[RollupRow]:
         with self._pool.connection() as conn:
             return pg_runs.list_threads(conn, q, self.cutoff_us())
 
-    def get_thread(self, project_id: str, thread_id: str) -> dict[str, Any] | None:
+    def get_thread(self, project_id: str, thread_id: str) -> RollupRow | None:
         with self._pool.connection() as conn:
             return pg_runs.get_thread(conn, project_id, thread_id, self.cutoff_us())
 
-    def list_labels(self, project_id: str, thread_id: str | None, limit: int) -> list[dict[str, Any]]:
+    def list_labels(self, project_id: str, thread_id: str | None, limit: int) -> list[LabelCount]:
         with self._pool.connection() as conn:
             return pg_spans.list_labels(conn, project_id, thread_id, limit)
 
-    def list_projects(self) -> list[dict[str, Any]]:
+    def list_projects(self) -> list[ProjectRow]:
         with self._pool.connection() as conn:
             return pg_spans.list_projects(conn)
 

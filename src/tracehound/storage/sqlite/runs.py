@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 
 from tracehound.model import RunStatus
-from tracehound.storage.queries import GroupQuery, Page, RunQuery
+from tracehound.storage.queries import GroupQuery, RunQuery
+from tracehound.storage.rows import Page, RollupRow
 from tracehound.storage.shape import (
     group_run_query,
     only_status_filter,
@@ -20,7 +21,7 @@ from tracehound.storage.shape import (
     shape_threads,
     status_total,
 )
-from tracehound.storage.shape import run_status as run_status  # where sqlite/bottlenecks.py finds it
+from tracehound.storage.status import run_status as run_status  # where sqlite/bottlenecks.py finds it
 
 _ROLLUP_FIELDS = (
     "start_time_us, finish_time_us, duration_us, root_start_us, root_finish_us, span_count, "
@@ -144,7 +145,7 @@ def _count_runs(conn: sqlite3.Connection, q: RunQuery, where: _Where, cutoff_us:
     return int(total)
 
 
-def list_runs(conn: sqlite3.Connection, q: RunQuery, cutoff_us: int) -> Page:
+def list_runs(conn: sqlite3.Connection, q: RunQuery, cutoff_us: int) -> Page[RollupRow]:
     where = _run_where(q, cutoff_us)
     column = _SORT_COLUMNS[q.sort_by]
     direction = "DESC" if q.order == "desc" else "ASC"
@@ -162,7 +163,7 @@ def list_runs(conn: sqlite3.Connection, q: RunQuery, cutoff_us: int) -> Page:
     )
 
 
-def get_run(conn: sqlite3.Connection, project_id: str, run_id: str, cutoff_us: int) -> dict[str, Any] | None:
+def get_run(conn: sqlite3.Connection, project_id: str, run_id: str, cutoff_us: int) -> RollupRow | None:
     """The run object, plus `spans_expired_us`: when retention deleted its spans (or None)."""
     rows = conn.execute(
         f"SELECT run_id, {_ROLLUP_FIELDS}, spans_expired_us FROM runs WHERE project_id = ? AND run_id = ?",
@@ -171,7 +172,7 @@ def get_run(conn: sqlite3.Connection, project_id: str, run_id: str, cutoff_us: i
     return shape_run(rows, cutoff_us)
 
 
-def list_threads(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Page:
+def list_threads(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Page[RollupRow]:
     where = _Where()
     _rollup_filters(where, "thread_facets", "thread_id", q, q.trace_ids)
     rows = conn.execute(
@@ -187,9 +188,7 @@ def list_threads(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Pag
     return Page(rows=shape_threads(rows, cutoff_us), total=int(total), limit=q.limit, offset=q.offset)
 
 
-def get_thread(
-    conn: sqlite3.Connection, project_id: str, thread_id: str, cutoff_us: int
-) -> dict[str, Any] | None:
+def get_thread(conn: sqlite3.Connection, project_id: str, thread_id: str, cutoff_us: int) -> RollupRow | None:
     rows = conn.execute(
         f"SELECT thread_id, title, {_ROLLUP_FIELDS} FROM threads WHERE project_id = ? AND thread_id = ?",
         (project_id, thread_id),
@@ -198,6 +197,6 @@ def get_thread(
     return shaped[0] if shaped else None
 
 
-def list_run_groups(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Page:
+def list_run_groups(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Page[RollupRow]:
     """`/group?group_by=run`: the run list with group filters."""
     return list_runs(conn, group_run_query(q), cutoff_us)

@@ -10,8 +10,9 @@ import orjson
 
 from tracehound.ids import hex_key, span_id_candidates, text_key, trace_id_candidates
 from tracehound.storage import shape
-from tracehound.storage.queries import GroupKey, GroupQuery, ListFilter, Page, SpanQuery
-from tracehound.storage.shape import like_literal, project_object, time_group_object
+from tracehound.storage.queries import GroupKey, GroupQuery, ListFilter, SpanQuery
+from tracehound.storage.rows import LabelCount, Page, ProjectRow, SpanRow, TimeBucketRow
+from tracehound.storage.shape import like_literal, project_row, time_group_object
 from tracehound.storage.sqlite.runs import _rollup_filters, _Where
 
 _SPAN_FIELDS = (
@@ -36,7 +37,7 @@ def _model_call_children(
     return out
 
 
-def shape_spans(conn: sqlite3.Connection, project_id: str, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+def shape_spans(conn: sqlite3.Connection, project_id: str, rows: list[sqlite3.Row]) -> list[SpanRow]:
     return shape.shape_spans(rows, _model_call_children(conn, project_id, rows))
 
 
@@ -110,7 +111,7 @@ _SPAN_SORT = {
 }
 
 
-def list_spans(conn: sqlite3.Connection, q: SpanQuery) -> Page:
+def list_spans(conn: sqlite3.Connection, q: SpanQuery) -> Page[SpanRow]:
     where = _span_where(conn, q)
     direction = "DESC" if q.order == "desc" else "ASC"
     rows = conn.execute(
@@ -153,7 +154,7 @@ def group_spans(
     limit: int,
     offset: int,
     labels: tuple[str, ...] = (),
-) -> Page:
+) -> Page[SpanRow]:
     """All spans of one group (not only roots), oldest first."""
     where = group_key_where(conn, project_id, key, labels)
     rows = conn.execute(
@@ -169,7 +170,7 @@ def _json_array(value: str | None) -> Any:
     return orjson.loads(value) if value else None
 
 
-def list_time_groups(conn: sqlite3.Connection, q: GroupQuery) -> Page:
+def list_time_groups(conn: sqlite3.Connection, q: GroupQuery) -> Page[TimeBucketRow]:
     """`/group?group_by=time`: spans bucketed by start time, aggregated over typed columns.
     Cost and tokens follow the ancestor rule (`usage_counted`), as the run rollups do."""
     bucket = q.bucket_size_s * 1_000_000
@@ -217,7 +218,7 @@ def list_time_groups(conn: sqlite3.Connection, q: GroupQuery) -> Page:
 
 def list_labels(
     conn: sqlite3.Connection, project_id: str, thread_id: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[LabelCount]:
     """Labels with their span counts, most used first."""
     if thread_id is None:
         rows = conn.execute(
@@ -230,12 +231,12 @@ def list_labels(
             "ORDER BY n DESC, value LIMIT ?",
             (project_id, thread_id, limit),
         )
-    return [{"name": name, "count": n} for name, n in rows]
+    return [LabelCount(name, n) for name, n in rows]
 
 
-def list_projects(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_projects(conn: sqlite3.Connection) -> list[ProjectRow]:
     rows = conn.execute(
         "SELECT id, created_at_us, run_count, thread_count, span_count FROM projects "
         "ORDER BY created_at_us, id"
     )
-    return [project_object(r) for r in rows]
+    return [project_row(r) for r in rows]

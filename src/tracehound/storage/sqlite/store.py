@@ -10,11 +10,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from tracehound.model import Span
 from tracehound.storage.errors import ReadOnlyStore, StoreLocked, StoreMissing
-from tracehound.storage.queries import GroupKey, GroupQuery, Page, RunQuery, SpanQuery
+from tracehound.storage.queries import GroupKey, GroupQuery, RunQuery, SpanQuery
+from tracehound.storage.rows import LabelCount, Page, ProjectRow, RollupRow, SpanRow, TimeBucketRow
 from tracehound.storage.series import on_hour_parts
 from tracehound.storage.sqlite import retention as sqlite_retention
 from tracehound.storage.sqlite import runs as sqlite_runs
@@ -207,20 +208,20 @@ class SqliteStore:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def list_runs(self, q: RunQuery) -> Page:
+    def list_runs(self, q: RunQuery) -> Page[RollupRow]:
         return sqlite_runs.list_runs(self._read(), q, self.cutoff_us())
 
-    def get_run(self, project_id: str, run_id: str) -> dict[str, Any] | None:
+    def get_run(self, project_id: str, run_id: str) -> RollupRow | None:
         return sqlite_runs.get_run(self._read(), project_id, run_id, self.cutoff_us())
 
-    def run_spans(self, project_id: str, run_id: str, limit: int, offset: int) -> Page:
+    def run_spans(self, project_id: str, run_id: str, limit: int, offset: int) -> Page[SpanRow]:
         key = GroupKey(group_by="run", run_id=run_id)
         return sqlite_spans.group_spans(self._read(), project_id, key, limit, offset)
 
-    def list_spans(self, q: SpanQuery) -> Page:
+    def list_spans(self, q: SpanQuery) -> Page[SpanRow]:
         return sqlite_spans.list_spans(self._read(), q)
 
-    def list_groups(self, q: GroupQuery) -> Page:
+    def list_groups(self, q: GroupQuery) -> Page[RollupRow | TimeBucketRow]:
         conn = self._read()
         if q.group_by == "time":
             return sqlite_spans.list_time_groups(conn, q)
@@ -230,19 +231,19 @@ class SqliteStore:
 
     def group_spans(
         self, project_id: str, key: GroupKey, limit: int, offset: int, labels: tuple[str, ...] = ()
-    ) -> Page:
+    ) -> Page[SpanRow]:
         return sqlite_spans.group_spans(self._read(), project_id, key, limit, offset, labels)
 
-    def list_threads(self, q: GroupQuery) -> Page:
+    def list_threads(self, q: GroupQuery) -> Page[RollupRow]:
         return sqlite_runs.list_threads(self._read(), q, self.cutoff_us())
 
-    def get_thread(self, project_id: str, thread_id: str) -> dict[str, Any] | None:
+    def get_thread(self, project_id: str, thread_id: str) -> RollupRow | None:
         return sqlite_runs.get_thread(self._read(), project_id, thread_id, self.cutoff_us())
 
-    def list_labels(self, project_id: str, thread_id: str | None, limit: int) -> list[dict[str, Any]]:
+    def list_labels(self, project_id: str, thread_id: str | None, limit: int) -> list[LabelCount]:
         return sqlite_spans.list_labels(self._read(), project_id, thread_id, limit)
 
-    def list_projects(self) -> list[dict[str, Any]]:
+    def list_projects(self) -> list[ProjectRow]:
         return sqlite_spans.list_projects(self._read())
 
     def stats(self, f: StatsFilter, window: tuple[int, int], previous: tuple[int, int] | None) -> StatsData:
