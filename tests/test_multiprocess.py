@@ -8,8 +8,9 @@ How the spans travel (what a load balancer in front of three replicas does to th
 - every trace is split: its children (model_call, provider and tools spans, which carry usage)
   go to one process, its parents (api_invoke, an agent span with usage of its own, the root) to
   another, so the cost ancestor rule has to take usage back out across processes;
-- half the traces' parents race their children (wave 1); the other half's parents are sent in
-  wave 2, once every export of wave 1 was acknowledged: late parents;
+- the exporters (one per process and protocol) start each step together, and a step holds both
+  halves of its traces: half the traces' parents race their children (wave 1); the other half's
+  parents are sent in wave 2, once every export of wave 1 was acknowledged: late parents;
 - every third export is also sent, at the same moment, to a third process (an exporter retry
   landing at another replica): duplicates;
 - threads, labels and models cut across the traces, so most rollup rows get spans from all three
@@ -18,7 +19,10 @@ How the spans travel (what a load balancer in front of three replicas does to th
   acknowledge (failed, in flight or not sent yet) is re-sent to a survivor, as a load balancer's
   retry would be; those C committed before dying come back as duplicates.
 Meanwhile a reader asks every live process for /stats, so that each caches hour parts that the
-other processes' writes must invalidate."""
+other processes' writes must invalidate.
+
+This test fails when the writer takes no trace locks (a parent and its child committed at once
+both count) or stamps no hours (a survivor serves stale hour parts)."""
 
 from __future__ import annotations
 
@@ -49,7 +53,7 @@ TRACES = 36
 THREADS = 5
 LABELS = ("plan", "search", "book")
 MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3-haiku", "openai/gpt-4o")
-PARTS_PER_EXPORT = 2  # trace halves per export: one export touches several traces
+TRACES_PER_STEP = 6  # two per process: an export touches two traces
 VICTIM = 2  # the index of the process that is SIGKILLed
 PARENT_OPS = frozenset({"run", "invoke_agent", "cloud_api_invoke", "api_invoke"})
 EXPORT_TIMEOUT_S = 3.0
@@ -147,7 +151,7 @@ def build_traces(factory: SpanFactory, now_s: float) -> list[Trace]:
                 children=[s for s in spans if s.name not in PARENT_OPS],
                 parents=[s for s in spans if s.name in PARENT_OPS],
                 home=i % 3,
-                late=i % 2 == 1,
+                late=(i // TRACES_PER_STEP) % 2 == 1,
                 cost=cost,
                 input_tokens=tokens_in,
                 output_tokens=tokens_out,
@@ -156,23 +160,32 @@ def build_traces(factory: SpanFactory, now_s: float) -> list[Trace]:
     return traces
 
 
-def plan_exports(traces: list[Trace]) -> list[list[Export]]:
-    """The exports of each wave, in trace order within each target process."""
-    parts: dict[tuple[int, int], list[list[ReadableSpan]]] = {}
-    for t in traces:
-        parts.setdefault((0, t.home), []).append(t.children)
-        parts.setdefault((1 if t.late else 0, (t.home + 1) % 3), []).append(t.parents)
-    waves: list[list[Export]] = [[], []]
+Wave = list[list[Export]]  # steps, each the exports every exporter starts at one moment
+
+
+def plan_waves(traces: list[Trace]) -> list[Wave]:
+    """Each step of a wave holds the halves of TRACES_PER_STEP traces: the children of each over
+    gRPC to its home process, its parents (in wave 1, or in wave 2 when late) over HTTP to the
+    next; the two halves of a trace in one step, so that they reach two processes at the same
+    moment. An export holds the halves of two traces bound for the same process."""
+    steps: dict[tuple[int, int], dict[tuple[int, Via], list[ReadableSpan]]] = {}
+    for i, t in enumerate(traces):
+        step = i // TRACES_PER_STEP
+        lanes = steps.setdefault((0, step), {})
+        lanes.setdefault((t.home, "grpc"), []).extend(t.children)
+        lanes = steps.setdefault((1 if t.late else 0, step), {})
+        lanes.setdefault(((t.home + 1) % 3, "http"), []).extend(t.parents)
+    waves: list[Wave] = [[], []]
     n = 0
-    for (wave, target), group in sorted(parts.items()):
-        for k in range(0, len(group), PARTS_PER_EXPORT):
-            spans = [s for part in group[k : k + PARTS_PER_EXPORT] for s in part]
-            via: Via = "grpc" if n % 2 else "http"
-            waves[wave].append(Export(n, spans, target, via))
+    for (wave, _), lanes in sorted(steps.items()):
+        exports = []
+        for (target, via), spans in sorted(lanes.items()):
+            exports.append(Export(n, spans, target, via))
             if n % 3 == 0:  # the same export, re-sent at once to another replica
                 other: Via = "http" if via == "grpc" else "grpc"
-                waves[wave].append(Export(n + 1, spans, (target + 2) % 3, other))
+                exports.append(Export(n + 1, spans, (target + 2) % 3, other))
             n += 2
+        waves[wave].append(exports)
     return waves
 
 
@@ -201,22 +214,27 @@ class Cluster:
         self.errors.append(f"export {e.index} never acknowledged")
 
 
-def send_all(cluster: Cluster, waves: list[list[Export]], wave_1_sent: Callable[[], None]) -> None:
-    """One exporter per (process, protocol), all at once; wave 2 after all of wave 1."""
-    lanes = sorted({(e.target, e.via) for wave in waves for e in wave})
-    barrier = threading.Barrier(len(lanes), action=wave_1_sent, timeout=60)
+def send_all(cluster: Cluster, waves: list[Wave], wave_1_sent: Callable[[], None]) -> None:
+    """One exporter per (process, protocol), all starting each step together; wave 2 after all
+    of wave 1 was acknowledged."""
+    lanes = sorted({(t, v) for t in range(3) for v in ("grpc", "http")})
+    step = threading.Barrier(len(lanes), timeout=60)
+    wave_end = threading.Barrier(len(lanes), action=wave_1_sent, timeout=60)
 
     def lane(target: int, via: Via) -> None:
         try:
             for wave_no, wave in enumerate(waves):
-                for e in wave:
-                    if (e.target, e.via) == (target, via):
-                        cluster.deliver(e)
+                for exports in wave:
+                    step.wait()
+                    for e in exports:
+                        if (e.target, e.via) == (target, via):
+                            cluster.deliver(e)
                 if wave_no == 0:
-                    barrier.wait()
+                    wave_end.wait()
         except Exception as exc:
             cluster.errors.append(repr(exc))
-            barrier.abort()
+            step.abort()
+            wave_end.abort()
 
     threads = [threading.Thread(target=lane, args=key, daemon=True) for key in lanes]
     for t in threads:
@@ -226,9 +244,9 @@ def send_all(cluster: Cluster, waves: list[list[Export]], wave_1_sent: Callable[
     assert not any(t.is_alive() for t in threads), "an exporter hangs"
 
 
-def kill_victim(cluster: Cluster, wave_1: list[Export]) -> list[tuple[int, int]]:
+def kill_victim(cluster: Cluster, wave_1: Wave) -> list[tuple[int, int]]:
     """SIGKILL the victim once half of its wave-1 exports are acknowledged; its processes."""
-    mine = [e for e in wave_1 if e.target == VICTIM]
+    mine = [e for exports in wave_1 for e in exports if e.target == VICTIM]
     deadline = time.monotonic() + 60
     while sum(e.acked_by == VICTIM for e in mine) < len(mine) // 2 and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -331,7 +349,7 @@ def test_three_writers_answer_what_one_computes(fleet: tuple[Cluster, Server], p
     start, end = str((end_s - 86_400) * 1_000_000), str(end_s * 1_000_000)
     cluster.factories = [SpanFactory(s.otlp_grpc, s.otlp_http, project) for s in cluster.servers]
     traces = build_traces(cluster.factories[0], now_s)
-    waves = plan_exports(traces)
+    waves = plan_waves(traces)
 
     stop = threading.Event()
     reader = threading.Thread(target=poll_stats, args=(cluster, project, end, stop), daemon=True)
@@ -346,7 +364,7 @@ def test_three_writers_answer_what_one_computes(fleet: tuple[Cluster, Server], p
         killer.join(timeout=60)
         reader.join(timeout=30)
     assert not cluster.errors, cluster.errors
-    assert all(e.acked_by is not None for wave in waves for e in wave)
+    assert all(e.acked_by is not None for wave in waves for step in wave for e in step)
 
     # Its decoding process and multiprocessing's resource tracker, at least; none may remain.
     (started,) = killer_result
@@ -355,7 +373,7 @@ def test_three_writers_answer_what_one_computes(fleet: tuple[Cluster, Server], p
     for pid, _ in left:  # so that a failure leaves nothing running either
         os.kill(pid, signal.SIGKILL)
     assert left == [], "processes of the killed server still run"
-    victim_exports = [e for e in waves[0] if e.target == VICTIM]
+    victim_exports = [e for step in waves[0] for e in step if e.target == VICTIM]
     assert any(e.acked_by == VICTIM for e in victim_exports), "killed before it took anything"
     assert any(e.acked_by != VICTIM for e in victim_exports), "killed after its wave 1"
 
