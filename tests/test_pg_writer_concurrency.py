@@ -3,8 +3,9 @@ process opens the store with `open_store` and, in each round, writes its batch a
 as the others (a barrier). The batches overlap: the same traces, often the same spans, in
 several processes at once; children mostly in early rounds and their parents (which carry usage
 of their own) in later ones, so the cost ancestor rule takes usage back out of rows that other
-processes wrote. Runs span two traces and threads several runs, in two projects, so rollup rows
-are shared between traces locked by different processes.
+processes wrote. Runs span two traces and threads several runs, in two projects; in a last round
+each process writes a trace of its own into the same runs and threads (no trace lock in common,
+only the rollup rows, each process bringing new facet values and errors).
 
 Afterwards every rollup table (runs, threads, facets, labels, project counters, usage hours, LLM
 durations) and every span's `usage_counted` must equal what one SQLite writer makes of the same
@@ -84,8 +85,10 @@ def trace_spans(i: int) -> list[Span]:
             made,
             model=None if cost is None else model,
             provider=None if cost is None else model.split("/")[0],
-            label=f"label-{i % 4}",
-            tool_name="search" if k == 4 else None,
+            # Facet values that each span brings anew, up to the last round: a rollup's merged
+            # sets must keep every process's values.
+            label=f"label-{(i + k) % 6}",
+            tool_name=f"tool-{k}" if k in (2, 4) else None,
         )
 
     error = "rate limited" if i % 5 == 0 else None
@@ -120,10 +123,32 @@ SCHEDULE = (
     (3, 2, (0,)),  # b, c's parent ...
     (3, 1, (1,)),  # ... and a, b's, at the same moment: late parents with usage
 )
-ROUNDS_PER_GENERATION = 4
+ROUNDS_PER_GENERATION = 5
 GENERATIONS = 3
 TRACES_PER_GENERATION = 8
 ROUNDS = ROUNDS_PER_GENERATION * GENERATIONS
+
+
+def side_span(run: int, process: int) -> Span:
+    """A span of a trace of its own in run `run` (its parent is elsewhere), written by `process`
+    alone in the last round while the other processes write other traces of the same run and
+    thread: no trace lock is shared, only the rollup rows, with new facet values for each."""
+    n = 10_000 + 3 * run + process
+    made = span(
+        hex_id(n, 32),
+        hex_id(n, 16),
+        hex_id(n + 1, 16),
+        run_id=f"run-{run}",
+        thread_id=f"thread-{(2 * run) % 3}",
+        cost=1 / 1024,
+        tokens=1,
+        start=BASE_US + (run % 5) * HOUR_US + 7,
+        finish=BASE_US + (run % 5) * HOUR_US + 900,
+        llm=True,
+        error="timeout" if process == 1 else None,
+        project=PROJECTS[0],  # the project of the run's first trace (an even one)
+    )
+    return dataclasses.replace(made, label=f"side-{process}", tool_name=f"side-tool-{process}", model="m")
 
 
 def plan_rounds(seed: int = 9) -> tuple[list[list[list[Span]]], int]:
@@ -139,6 +164,10 @@ def plan_rounds(seed: int = 9) -> tuple[list[list[list[Span]]], int]:
         for r, k, offsets in SCHEDULE:
             for o in offsets:
                 batches[(i + o) % PROCESSES][first + r].append(spans[k])
+        if i % 2 == 0:
+            for p in range(PROCESSES):
+                batches[p][first + 4].append(side_span(i // 2, p))
+                distinct += 1
     for per_process in batches:
         for batch in per_process:
             rng.shuffle(batch)
