@@ -44,7 +44,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from tests.conftest import Server, get_json, start_server
-from tests.processes import descendants, wait_gone
+from tests.processes import descendants, outlived
 from tests.shapes import gateway_call
 from tests.spans import SpanFactory, Via
 from tests.test_cli import cli
@@ -371,10 +371,7 @@ def test_three_writers_answer_what_one_computes(fleet: tuple[Cluster, Server], p
     # Its decoding process and multiprocessing's resource tracker, at least; none may remain.
     (started,) = killer_result
     assert len(started) >= 2, started
-    left = wait_gone(started)
-    for pid, _ in left:  # so that a failure leaves nothing running either
-        os.kill(pid, signal.SIGKILL)
-    assert left == [], "processes of the killed server still run"
+    assert outlived(started) == [], "processes of the killed server still run"
     victim_exports = [e for step in waves[0] for e in step if e.target == VICTIM]
     assert any(e.acked_by == VICTIM for e in victim_exports), "killed before it took anything"
     assert any(e.acked_by != VICTIM for e in victim_exports), "killed after its wave 1"
