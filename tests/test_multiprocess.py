@@ -11,8 +11,8 @@ How the spans travel (what a load balancer in front of three replicas does to th
 - the exporters (one per process and protocol) start each step together, and a step holds both
   halves of its traces: half the traces' parents race their children (wave 1); the other half's
   parents are sent in wave 2, once every export of wave 1 was acknowledged: late parents;
-- every third export is also sent, at the same moment, to a third process (an exporter retry
-  landing at another replica): duplicates;
+- every third export is also sent, in the same step, to another process over the other protocol
+  (an exporter retry landing at another replica): duplicates;
 - threads, labels and models cut across the traces, so most rollup rows get spans from all three
   processes;
 - process C is SIGKILLed once half of its wave-1 exports are acknowledged. Every export it did not
