@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -54,3 +56,12 @@ def wait_gone(processes: list[Process], timeout_s: float = 20) -> list[Process]:
     while running(processes) and time.monotonic() < deadline:
         time.sleep(0.1)
     return running(processes)
+
+
+def outlived(processes: list[Process], timeout_s: float = 20) -> list[Process]:
+    """Those still running after up to `timeout_s`, which are then SIGKILLed, so that a test
+    that fails on them leaves nothing running either."""
+    left = wait_gone(processes, timeout_s)
+    for pid, _ in left:
+        os.kill(pid, signal.SIGKILL)
+    return left

@@ -33,6 +33,7 @@ def gateway_call(
     error: str | None = None,
     tool: str | None = None,
     ttft_us: int = 412345,
+    title: str = "Find flights to Paris please",
 ) -> GatewayCall:
     """cloud_api_invoke → api_invoke → model_call → provider (→ tools): cost on three of them,
     as the gateway records it."""
@@ -61,7 +62,7 @@ def gateway_call(
         **base,
         "request": json.dumps({"model": model, "messages": [{"role": "user", "content": "Find flights"}]}),
         "response": "Here are three options",
-        "title": "Find flights to Paris please",
+        "title": title,
         "cost": repr(cost),
         "usage": usage,
     }

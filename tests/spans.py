@@ -117,13 +117,18 @@ class SpanFactory:
             headers["x-project-id"] = self.project
         return headers
 
-    def export(self, spans: Sequence[ReadableSpan], via: Via = "grpc") -> SpanExportResult:
+    def export(
+        self, spans: Sequence[ReadableSpan], via: Via = "grpc", timeout: float | None = None
+    ) -> SpanExportResult:
+        """`timeout` (s, with the exporter's own retries): None is the SDK's default of 10."""
         if via == "grpc":
             exporter: GrpcExporter | HttpExporter = GrpcExporter(
-                endpoint=self.grpc_endpoint, insecure=True, headers=self.headers()
+                endpoint=self.grpc_endpoint, insecure=True, headers=self.headers(), timeout=timeout
             )
         else:
-            exporter = HttpExporter(endpoint=f"{self.http_endpoint}/v1/traces", headers=self.headers())
+            exporter = HttpExporter(
+                endpoint=f"{self.http_endpoint}/v1/traces", headers=self.headers(), timeout=timeout
+            )
         try:
             return exporter.export(spans)
         finally:

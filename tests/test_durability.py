@@ -20,7 +20,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from tests.conftest import Server, start_server
-from tests.processes import descendants, wait_gone
+from tests.processes import descendants, outlived
 from tests.shapes import gateway_call
 from tests.spans import SpanFactory
 from tests.test_cli import cli
@@ -109,10 +109,7 @@ def test_no_acknowledged_span_is_lost_to_kill_9(tmp_path: Path, store_url: str |
 
     # Its decoding process and multiprocessing's resource tracker, at least; none may remain.
     assert len(started) >= 2, started
-    left = wait_gone(started)
-    for pid, _ in left:  # so that a failure leaves nothing running either
-        os.kill(pid, signal.SIGKILL)
-    assert left == [], "processes of the killed server still run"
+    assert outlived(started) == [], "processes of the killed server still run"
 
     acked = {span_id for s in senders for span_id in s.acked}
     assert len(acked) >= MIN_ACKED_BEFORE_KILL * 5  # a root and a gateway call: 5 spans or more

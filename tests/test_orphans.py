@@ -4,15 +4,13 @@ processes: a middle one stands for the server and is killed with SIGKILL."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from tests.processes import descendants, wait_gone
+from tests.processes import descendants, outlived
 
 # The middle process starts a child that binds itself to it the way a decoder does, prints
 # "ready" once the child runs, then waits to be killed.
@@ -48,10 +46,7 @@ def test_the_child_ends_with_its_killed_parent(child: str) -> None:
     finally:
         middle.kill()
         middle.wait(timeout=30)
-    left = wait_gone(started, timeout_s=10)
-    for pid, _ in left:
-        os.kill(pid, signal.SIGKILL)
-    assert left == []
+    assert outlived(started, timeout_s=10) == []
 
 
 def test_a_child_whose_parent_is_already_gone_exits_at_once() -> None:
