@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.db import Database
 from tests.pgserver import PgServer, PgServerError
 from tests.spans import SpanFactory
 from tracehound.storage import StoreConfig, open_store
@@ -44,9 +45,11 @@ class Server:
     @property
     def store_args(self) -> list[str]:
         """The CLI options that open this server's database in process (beside the server)."""
-        if self.database_url is not None:
-            return ["--database-url", self.database_url]
-        return ["--data-dir", str(self.data_dir)]
+        return self.db.args
+
+    @property
+    def db(self) -> Database:
+        return Database(self.data_dir, self.database_url)
 
     def client(self, project: str | None = None) -> httpx.Client:
         headers = {"x-project-id": project} if project else {}
@@ -146,6 +149,29 @@ def store_url(request: pytest.FixtureRequest, backend: str) -> str | None:
         return None
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+@pytest.fixture
+def db(tmp_path: Path, store_url: str | None) -> Database:
+    """This test's own database on the backend: SQLite under tmp_path/data, or a fresh
+    PostgreSQL database."""
+    return Database(tmp_path / "data", store_url)
+
+
+@pytest.fixture(scope="module")
+def module_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: str
+) -> Iterator[Database]:
+    """A database shared by one test module (for a module-scoped server), on the backend."""
+    data_dir = tmp_path_factory.mktemp("module") / "data"
+    if backend == "sqlite":
+        yield Database(data_dir)
+        return
+    pg: PgServer = request.getfixturevalue("pg_server")
+    template: str = request.getfixturevalue("pg_template")
+    name = f"module_{uuid.uuid4().hex[:12]}"
+    yield Database(data_dir, pg.create_database(name, template=template))
+    pg.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -1,20 +1,20 @@
 """The analytics bounds are settings: a server started with other values (flags and environment
-variables) answers within them."""
+variables) answers within them, on each backend."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from tests.conftest import get_json, start_server
+from tests.db import Database
 from tests.spans import SpanFactory
 
 H = 3_600_000_000
 
 
-def test_serve_takes_the_analytics_bounds(tmp_path: Path) -> None:
+def test_serve_takes_the_analytics_bounds(db: Database) -> None:
     server = start_server(
-        tmp_path / "data",
+        db.data_dir,
         "--timeseries-max-buckets",
         "24",
         "--stats-top-errors",
@@ -28,6 +28,7 @@ def test_serve_takes_the_analytics_bounds(tmp_path: Path) -> None:
             "TRACEHOUND_TIMESERIES_MAX_SERIES": "2",
             "TRACEHOUND_STATS_CACHE_MB": "0",
         },
+        database_url=db.url,
     )
     try:
         factory = SpanFactory(server.otlp_grpc, server.otlp_http, None)

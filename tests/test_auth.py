@@ -1,7 +1,7 @@
-"""API keys on a server of its own (the shared session server has none): every API, OTLP/HTTP,
-OTLP/gRPC and MCP request needs a valid key, in `x-api-key` or `Authorization: Bearer`; a key sees
-and writes only its projects. Spans go through the SDK's real OTLP exporters, MCP through the real
-client SDK, keys through the real `tracehound keys` command."""
+"""API keys on a server of its own (the shared session server has none), on each backend: every
+API, OTLP/HTTP, OTLP/gRPC and MCP request needs a valid key, in `x-api-key` or `Authorization:
+Bearer`; a key sees and writes only its projects. Spans go through the SDK's real OTLP exporters,
+MCP through the real client SDK, keys through the real `tracehound keys` command."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from tests.conftest import Server, start_server
+from tests.db import Database
 from tests.spans import SpanFactory, Via
 from tests.test_cli import cli
 from tests.test_keys import create_key, list_keys
@@ -49,12 +50,11 @@ class Keyed:
 
 
 @pytest.fixture(scope="module")
-def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyed]:
-    data_dir = tmp_path_factory.mktemp("keyed") / "data"
-    _, alpha = create_key(data_dir, "--project", "alpha")
-    _, alpha_beta = create_key(data_dir, "--project", "alpha", "--project", "beta")
-    _, admin = create_key(data_dir, "--all-projects")
-    server = start_server(data_dir)
+def keyed(module_db: Database) -> Iterator[Keyed]:
+    _, alpha = create_key(module_db, "--project", "alpha")
+    _, alpha_beta = create_key(module_db, "--project", "alpha", "--project", "beta")
+    _, admin = create_key(module_db, "--all-projects")
+    server = start_server(module_db.data_dir, database_url=module_db.url)
     yield Keyed(server, alpha, alpha_beta, admin)
     server.stop()
 
@@ -178,10 +178,10 @@ def test_ingest_outside_the_keys_projects_is_forbidden(keyed: Keyed) -> None:
 
 
 def test_new_and_revoked_keys_count_from_the_next_request(keyed: Keyed) -> None:
-    data_dir = keyed.server.data_dir
-    key_id, key = create_key(data_dir, "--project", "alpha", "--name", "short-lived")
+    db = keyed.server.db
+    key_id, key = create_key(db, "--project", "alpha", "--name", "short-lived")
     assert keyed.get("/runs", key).status_code == 200
-    assert cli("keys", "revoke", key_id, "--data-dir", str(data_dir)).returncode == 0
+    assert cli("keys", "revoke", key_id, *db.args).returncode == 0
     assert_unauthorized(keyed.get("/runs", key), f"API key {key_id} has been revoked")
     with grpc.insecure_channel(keyed.server.otlp_grpc.removeprefix("http://")) as channel:
         stub = trace_service_pb2_grpc.TraceServiceStub(channel)  # type: ignore[no-untyped-call]
@@ -189,7 +189,7 @@ def test_new_and_revoked_keys_count_from_the_next_request(keyed: Keyed) -> None:
             stub.Export(ExportTraceServiceRequest(), metadata=[("x-api-key", key)], timeout=30)
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     # Its use before revocation was recorded.
-    [listed] = [k for k in list_keys(data_dir) if k["id"] == key_id]
+    [listed] = [k for k in list_keys(db) if k["id"] == key_id]
     assert listed["last_used_at_us"] is not None and listed["active"] is False
 
 

@@ -1,7 +1,10 @@
 """Backpressure under a real fault: a second connection holds the SQLite write lock, so the
 server's writer stalls and spans pile up. Past --max-pending-spans, exports are refused with 503 +
 Retry-After (gRPC RESOURCE_EXHAUSTED + RetryInfo); once the lock is released, the OTel SDK's own
-exporters retry and every span they were refused lands, while nothing refused is half-stored."""
+exporters retry and every span they were refused lands, while nothing refused is half-stored.
+
+SQLite only: the fault is SQLite's one write lock held by another connection. PostgreSQL takes
+per-trace locks and several writers; its fault (the server away) is tests/test_pg_faults.py."""
 
 from __future__ import annotations
 

@@ -4,11 +4,11 @@ kind, parallelism, the lists and the outlier rule, with exact numbers. Times are
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.db import Database
 from tracehound.analytics.bottlenecks import (
     GAP,
     ReferenceCache,
@@ -22,7 +22,6 @@ from tracehound.analytics.bottlenecks import (
 )
 from tracehound.config import AnalyticsSettings
 from tracehound.model import Span
-from tracehound.storage.sqlite.store import SqliteStore
 from tracehound.storage.types import RunTimings, SpanTiming
 
 MS = 1000
@@ -334,8 +333,8 @@ def _span(span_id: str, start_us: int, run_id: str = "run-1", model: str | None 
     )
 
 
-def test_storage_caps_the_spans_read(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path)
+def test_storage_caps_the_spans_read(db: Database) -> None:
+    store = db.open()
     try:
         store.write([_span(f"{i:016x}", 1_000_000 + i) for i in range(5)] + [_span("f" * 16, 5, "run-2")])
         capped = store.run_timings("p", "run-1", max_spans=3)
@@ -349,10 +348,10 @@ def test_storage_caps_the_spans_read(tmp_path: Path) -> None:
         store.close()
 
 
-def test_storage_reference_durations(tmp_path: Path) -> None:
+def test_storage_reference_durations(db: Database) -> None:
     """Of the `scan` most recent spans of the operation in the window, the `sample` most recent
     of the model; one model alone, or several read in one walk, give the same answer."""
-    store = SqliteStore(tmp_path)
+    store = db.open()
     try:
         # Spans i = 1..10 start at i seconds and last i ms; odd ones have model "m".
         store.write(

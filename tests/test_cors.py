@@ -6,7 +6,6 @@ real `tracehound keys` command."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import anyio
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server, start_server
+from tests.db import Database
 from tests.test_keys import create_key
 from tracehound.api.app import create_app
 from tracehound.api.context import AppContext
@@ -111,10 +111,9 @@ def test_off_by_default(server: Server) -> None:
     assert "access-control-allow-origin" not in got.headers
 
 
-def test_keys_still_apply(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    _, key = create_key(data_dir, "--project", "alpha")
-    server = start_server(data_dir, env={"TRACEHOUND_CORS_ORIGINS": "*"})
+def test_keys_still_apply(db: Database) -> None:
+    _, key = create_key(db, "--project", "alpha")
+    server = start_server(db.data_dir, env={"TRACEHOUND_CORS_ORIGINS": "*"}, database_url=db.url)
     try:
         # The preflight carries no key (browsers never send one there) and is answered.
         r = preflight(server.api + "/runs", UI)

@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import threading
 import time
 import uuid
 from pathlib import Path
 
-import psycopg
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from tests.conftest import Server, start_server
+from tests.db import Database
 from tests.processes import descendants, outlived
 from tests.shapes import gateway_call
 from tests.spans import SpanFactory
 from tests.test_cli import cli
-from tracehound.storage.sqlite.store import DB_FILENAME
 
 EXPORTERS = 4
 MIN_ACKED_BEFORE_KILL = 40  # exports, over all exporters
@@ -66,24 +64,19 @@ class Sender(threading.Thread):
 
 
 def stored_span_ids(data_dir: Path, database_url: str | None, project: str) -> list[str]:
-    sql = "SELECT span_id FROM spans WHERE project_id = ?"
-    if database_url is not None:
-        with psycopg.connect(database_url) as pg:
-            return [r[0] for r in pg.execute(sql.replace("?", "%s"), (project,))]
-    with sqlite3.connect(f"file:{data_dir / DB_FILENAME}?mode=ro", uri=True) as db:
-        return [r[0] for r in db.execute(sql, (project,))]
+    return [
+        r[0]
+        for r in Database(data_dir, database_url).rows(
+            "SELECT span_id FROM spans WHERE project_id = ?", (project,)
+        )
+    ]
 
 
 def stored_run_count(data_dir: Path, database_url: str | None, project: str) -> int:
-    sql = "SELECT COUNT(DISTINCT run_id) FROM spans WHERE project_id = ?"
-    if database_url is not None:
-        with psycopg.connect(database_url) as pg:
-            row = pg.execute(sql.replace("?", "%s"), (project,)).fetchone()
-    else:
-        with sqlite3.connect(f"file:{data_dir / DB_FILENAME}?mode=ro", uri=True) as db:
-            row = db.execute(sql, (project,)).fetchone()
-    assert row is not None
-    return int(row[0])
+    (runs,) = Database(data_dir, database_url).one(
+        "SELECT COUNT(DISTINCT run_id) FROM spans WHERE project_id = ?", (project,)
+    )
+    return int(runs)
 
 
 def test_no_acknowledged_span_is_lost_to_kill_9(tmp_path: Path, store_url: str | None) -> None:

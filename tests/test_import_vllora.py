@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server, get_json, start_server
+from tests.db import Database
 from tests.vllora_db import (
     DEFAULT,
     FLASH,
@@ -132,9 +133,8 @@ def snapshot(server: Server) -> dict[str, str]:
     return out
 
 
-def span_rows(data_dir: Path) -> int:
-    with sqlite3.connect(data_dir / "tracehound.db") as conn:
-        (n,) = conn.execute("SELECT COUNT(*) FROM spans").fetchone()
+def span_rows(db: Database) -> int:
+    (n,) = db.one("SELECT COUNT(*) FROM spans")
     return int(n)
 
 
@@ -149,11 +149,13 @@ def check_runs(c: httpx.Client, expected: dict[str, dict[str, Any]]) -> None:
         assert run["has_errors"] == (error_count > 0)
 
 
-def test_import_matches_vllora_runs_and_is_idempotent(vllora_db: Path, tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+def test_import_matches_vllora_runs_and_is_idempotent(vllora_db: Path, db: Database) -> None:
+    """On SQLite a re-import waits for the server to stop (the file has one writer); on
+    PostgreSQL the import is one more writer, beside running servers. Either way a re-import
+    finds every span already present."""
     digest = hashlib.sha256(vllora_db.read_bytes()).hexdigest()
 
-    first = cli("import-vllora", str(vllora_db), "--data-dir", str(data_dir))
+    first = cli("import-vllora", str(vllora_db), *db.args)
     assert first.returncode == 0, first.stderr
     skipped = "; ".join(f"{reason} (1)" for reason in SKIPPED)
     assert first.stdout.splitlines() == [
@@ -162,7 +164,7 @@ def test_import_matches_vllora_runs_and_is_idempotent(vllora_db: Path, tmp_path:
     ]
     assert hashlib.sha256(vllora_db.read_bytes()).hexdigest() == digest  # opened read-only
 
-    server = start_server(data_dir)
+    server = start_server(db.data_dir, database_url=db.url)
     try:
         with server.client(DEFAULT) as c:
             vllora_listed = {k: v for k, v in VLLORA_RUNS.items() if k != RUN_G}
@@ -186,52 +188,33 @@ def test_import_matches_vllora_runs_and_is_idempotent(vllora_db: Path, tmp_path:
             assert (h["labels"], h["status"]) == (["nightly"], "completed")
         before = snapshot(server)
 
-        locked = cli("import-vllora", str(vllora_db), "--data-dir", str(data_dir))
-        assert locked.returncode == 1
-        assert locked.stderr == (
-            f"error: {data_dir} is in use by another tracehound process: "
-            "stop it (a running `tracehound serve`?), then import again\n"
-        )
+        beside = cli("import-vllora", str(vllora_db), *db.args)
+        if db.url is None:
+            assert beside.returncode == 1
+            assert beside.stderr == (
+                f"error: {db.data_dir} is in use by another tracehound process: "
+                "stop it (a running `tracehound serve`?), then import again\n"
+            )
+        else:
+            assert beside.returncode == 0, beside.stderr
+            assert beside.stdout.splitlines()[-1] == (
+                f"{ROWS} rows read, 0 spans imported, {SPANS} already present, 4 rows skipped; 8 {SUMMARY}"
+            )
+            assert snapshot(server) == before
     finally:
         assert server.stop() == 0
 
-    second = cli("import-vllora", str(vllora_db), "--data-dir", str(data_dir))
+    second = cli("import-vllora", str(vllora_db), *db.args)
     assert second.returncode == 0, second.stderr
     assert second.stdout.splitlines()[-1] == (
         f"{ROWS} rows read, 0 spans imported, {SPANS} already present, 4 rows skipped; 8 {SUMMARY}"
     )
-    assert span_rows(data_dir) == SPANS
-    server = start_server(data_dir)
+    assert span_rows(db) == SPANS
+    server = start_server(db.data_dir, database_url=db.url)
     try:
         assert snapshot(server) == before
     finally:
         server.stop()
-
-
-def test_import_into_postgres_beside_running_servers(vllora_db: Path, tmp_path: Path, pg_url: str) -> None:
-    """On PostgreSQL the import is one more writer: it needs no server stopped, and a re-import
-    through any process finds every span already present."""
-    first = cli("import-vllora", str(vllora_db), "--database-url", pg_url)
-    assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines()[-1] == (
-        f"{ROWS} rows read, {SPANS} spans imported, 0 already present, 4 rows skipped; 8 {SUMMARY}"
-    )
-    server = start_server(tmp_path / "pg", database_url=pg_url)
-    try:
-        with server.client(DEFAULT) as c:
-            check_runs(c, {k: v for k, v in VLLORA_RUNS.items() if k != RUN_G})
-            check_span_round_trip(c)
-        with server.client(LUCY) as c:
-            check_runs(c, {RUN_G: VLLORA_RUNS[RUN_G]})
-        before = snapshot(server)
-        again = cli("import-vllora", str(vllora_db), "--database-url", pg_url)
-        assert again.returncode == 0, again.stderr
-        assert again.stdout.splitlines()[-1] == (
-            f"{ROWS} rows read, 0 spans imported, {SPANS} already present, 4 rows skipped; 8 {SUMMARY}"
-        )
-        assert snapshot(server) == before
-    finally:
-        assert server.stop() == 0
 
 
 def check_span_round_trip(c: httpx.Client) -> None:
@@ -249,22 +232,18 @@ def check_span_round_trip(c: httpx.Client) -> None:
     assert len(spans) == 5
 
 
-def test_project_option_and_env_data_dir(vllora_db: Path, tmp_path: Path) -> None:
-    data_dir = tmp_path / "env-data"
-    env = {"TRACEHOUND_DATA_DIR": str(data_dir)}
+def test_project_option_and_the_database_from_the_environment(vllora_db: Path, db: Database) -> None:
+    env = {"TRACEHOUND_DATA_DIR": str(db.data_dir)} if db.url is None else {"TRACEHOUND_DATABASE_URL": db.url}
     done = cli("import-vllora", str(vllora_db), "--project", "mine", env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == (
         f"{ROWS} rows read, {SPANS} spans imported, 0 already present, 4 rows skipped; "
         "8 runs in the store (mine: 8)"
     )
-    with sqlite3.connect(data_dir / "tracehound.db") as conn:
-        by_project = conn.execute("SELECT project_id, COUNT(*) FROM spans GROUP BY 1").fetchall()
-    assert by_project == [("mine", SPANS)]
+    assert db.rows("SELECT project_id, COUNT(*) FROM spans GROUP BY project_id") == [("mine", SPANS)]
 
 
-def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+def test_bad_input_is_one_line_and_exit_1(tmp_path: Path, db: Database) -> None:
     not_sqlite = tmp_path / "notes.txt"
     not_sqlite.write_text("these are not the spans you are looking for\n" * 100)
     other = tmp_path / "other.db"
@@ -284,23 +263,26 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
         ),
     }
     for path, message in cases.items():
-        done = cli("import-vllora", str(path), "--data-dir", str(data_dir))
+        done = cli("import-vllora", str(path), *db.args)
         assert (done.returncode, done.stdout) == (1, ""), done.stderr
         assert done.stderr.startswith(f"error: {path}") and done.stderr.endswith(f"{message}\n"), done.stderr
         assert done.stderr.count("\n") == 1
-    assert not data_dir.exists()  # nothing is created before the source is known to be vLLora's
+    if db.url is None:  # nothing is created before the source is known to be vLLora's
+        assert not db.data_dir.exists()
+    else:
+        assert span_rows(db) == 0
 
 
-def test_malformed_attribute_in_an_older_file_is_skipped(tmp_path: Path) -> None:
+def test_malformed_attribute_in_an_older_file_is_skipped(tmp_path: Path, db: Database) -> None:
     """vLLora's JSON expression indexes (2025-11) make malformed attribute JSON unstorable; a file
     from before them can hold one. That row is skipped and counted, the rest imported."""
-    db = build()
-    db.rows = db.rows[:5]  # run A
-    db.rows.append((*db.rows[0][:7], '{"broken', *db.rows[0][8:]))
-    db.rows[-1] = (db.rows[-1][0], "99", *db.rows[-1][2:])
+    source = build()
+    source.rows = source.rows[:5]  # run A
+    source.rows.append((*source.rows[0][:7], '{"broken', *source.rows[0][8:]))
+    source.rows[-1] = (source.rows[-1][0], "99", *source.rows[-1][2:])
     path = tmp_path / "old.db"
-    db.write(path, indexes=False)
-    done = cli("import-vllora", str(path), "--data-dir", str(tmp_path / "data"))
+    source.write(path, indexes=False)
+    done = cli("import-vllora", str(path), *db.args)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "skipped 1 rows: attribute is not valid JSON (1)",

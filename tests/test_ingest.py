@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server, get_json, start_server
+from tests.db import Database
 from tests.shapes import gateway_call
 from tests.spans import SpanFactory, span_hex
 
@@ -135,8 +136,8 @@ def test_running_until_root_arrives(spans: SpanFactory, api: httpx.Client) -> No
     assert get_json(api, "/runs", {"status": "failed"})["data"][0]["run_id"] == "in-flight"
 
 
-def test_idle_timeout_ends_running(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    server = start_server(tmp_path / "idle", "--idle-timeout", "3")
+def test_idle_timeout_ends_running(db: Database) -> None:
+    server = start_server(db.data_dir, "--idle-timeout", "3", database_url=db.url)
     try:
         factory = SpanFactory(server.otlp_grpc, server.otlp_http, "idle")
         t = factory.trace()

@@ -1,5 +1,6 @@
 """Per-request limits on a server started with small ones: spans per request (the whole export is
-refused), and attribute values (cut, flagged, after the conventions have read them)."""
+refused), and attribute values (cut, flagged, after the conventions have read them), on each
+backend."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
 from tests.conftest import Server, get_json, start_server
+from tests.db import Database
 from tests.spans import SpanFactory, raw_request
 
 MAX_SPANS = 10
@@ -21,13 +23,14 @@ PROTOBUF = {"content-type": "application/x-protobuf"}
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def limited(module_db: Database) -> Iterator[Server]:
     server = start_server(
-        tmp_path_factory.mktemp("limits") / "data",
+        module_db.data_dir,
         "--max-spans-per-request",
         str(MAX_SPANS),
         "--max-attribute-value-bytes",
         str(MAX_VALUE),
+        database_url=module_db.url,
     )
     yield server
     server.stop()

@@ -5,12 +5,14 @@ acknowledged is, and service resumes by itself. Also the start-up errors: one li
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import grpc
 import httpx
@@ -18,10 +20,15 @@ import psycopg
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from psycopg import sql
 
 from tests.conftest import start_server
 from tests.pgserver import PgServer
 from tests.spans import SpanFactory
+from tracehound.model import Span
+from tracehound.retention import Sweeper
+from tracehound.storage import StoreConfig, open_store
+from tracehound.storage.postgres.schema import MIGRATION_LOCK
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
 
@@ -134,12 +141,21 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def one_line_error(done: subprocess.CompletedProcess[str], what: str) -> list[str]:
+    assert done.returncode != 0, what
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), (what, done.stderr)
+    assert "Traceback" not in done.stderr
+    return lines
+
+
+SERVE = ["serve", "--port", "0", "--otlp-http-port", "0", "--otlp-grpc-port", "0"]
 COMMANDS = [
     ["runs"],
     ["stats"],
     ["keys", "list"],
     ["retention", "show"],
-    ["serve", "--port", "0", "--otlp-http-port", "0", "--otlp-grpc-port", "0"],
+    SERVE,
 ]
 
 
@@ -155,13 +171,92 @@ def test_start_up_errors_are_one_line(pg_server: PgServer, pg_url: str, command:
         "newer schema": pg_url,
     }
     for what, url in urls.items():
-        done = cli(*command, "--database-url", url)
-        assert done.returncode != 0, what
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error:"), (what, done.stderr)
-        assert "Traceback" not in done.stderr
+        lines = one_line_error(cli(*command, "--database-url", url), what)
         if what == "wrong password":
             assert "password authentication failed" in lines[0]
         if what == "newer schema":
             assert "newer" in lines[0]
         assert "p@" not in lines[0] and pg_server.password not in lines[0]
+
+
+def test_a_stopped_server_is_one_line(own_pg: PgServer) -> None:
+    url = own_pg.create_database("stopped")
+    own_pg.stop_server()
+    try:
+        for command in COMMANDS:
+            [line] = one_line_error(cli(*command, "--database-url", url), command[0])
+            assert "is unavailable" in line and own_pg.password not in line
+    finally:
+        own_pg.start_server()
+
+
+def test_failures_after_connecting_are_one_line(pg_server: PgServer, pg_url: str) -> None:
+    """The start-up work itself fails: the migration lock is not granted in time (a server
+    error, OperationalError), or the role may not create the schema in an empty database."""
+    timed = pg_url + "?options=" + quote("-c lock_timeout=300")
+    with psycopg.connect(pg_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", MIGRATION_LOCK)
+        for command in (SERVE, ["keys", "create", "--all-projects"]):
+            [line] = one_line_error(cli(*command, "--database-url", timed), command[0])
+            assert line.endswith("is unavailable: canceling statement due to lock timeout"), line
+    role, password = f"weak_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    name = f"empty_{uuid.uuid4().hex[:8]}"
+    empty = pg_server.create_database(name)
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), password))
+    weak = empty.replace(f"{pg_server.user}:{quote(pg_server.password, safe='')}@", f"{role}:{password}@")
+    try:
+        for command in (SERVE, ["keys", "create", "--all-projects"]):
+            [line] = one_line_error(cli(*command, "--database-url", weak), command[0])
+            assert "refused tracehound: permission denied for schema public" in line, line
+            assert password not in line
+    finally:
+        pg_server.drop_database(name)
+        with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_the_retention_sweeper_waits_out_an_outage(
+    own_pg: PgServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the database is away each sweep is one warning line, no traceback; the next round
+    after it is back does the work."""
+    caplog.set_level(logging.INFO, logger="tracehound.retention")
+    url = own_pg.create_database("sweeper")
+    store = open_store(StoreConfig(url=url))
+    month_ago = time.time_ns() // 1000 - 30 * 86_400_000_000
+    old = Span(
+        project_id="p",
+        trace_id="ab" * 16,
+        span_id="cd" * 8,
+        parent_span_id=None,
+        run_id="old",
+        thread_id=None,
+        operation_name="run",
+        start_time_us=month_ago,
+        finish_time_us=month_ago + 1000,
+        received_us=month_ago,
+    )
+    store.write([old])
+    sweeper = Sweeper(store, default_days=7, interval_s=0.2)
+    try:
+        own_pg.stop_server()
+        sweeper.start()
+        skipped: list[logging.LogRecord] = []
+        deadline = time.monotonic() + 30
+        while len(skipped) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            skipped = [r for r in caplog.records if "sweep skipped" in r.getMessage()]
+        assert len(skipped) >= 2
+        assert all(r.levelno == logging.WARNING and r.exc_info is None for r in skipped)
+        assert "will retry next round: PostgreSQL at" in skipped[0].getMessage()
+        assert "\n" not in skipped[0].getMessage()
+        own_pg.start_server()
+        deadline = time.monotonic() + 30
+        while not any("deleted the 1 spans of 1 runs" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+            time.sleep(0.2)
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    finally:
+        sweeper.stop()
+        store.close()

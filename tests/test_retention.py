@@ -1,5 +1,5 @@
 """Retention with a fake clock: spans written through the real normalisation and writer into a
-real SQLite store whose clock the test moves; the sweep deletes the raw spans of old runs of the
+real store of each backend whose clock the test moves; the sweep deletes the raw spans of old runs of the
 projects that ask for it, and the API (the real app, in-process) answers the same stats, time
 series and run figures after as before."""
 
@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
+from tests.db import Database
 from tests.test_cli import cli
 from tracehound.api.app import create_app
 from tracehound.api.context import AppContext
@@ -21,9 +21,7 @@ from tracehound.config import Settings
 from tracehound.conventions import normalize
 from tracehound.model import STATUS_ERROR, RawSpan
 from tracehound.retention import max_age_days, sweep
-from tracehound.storage import StoreConfig
-from tracehound.storage.sqlite.backend import SQLITE
-from tracehound.storage.sqlite.store import SqliteStore
+from tracehound.storage import TraceStore
 
 S = 1_000_000
 DAY = 86_400 * S
@@ -38,7 +36,7 @@ class Clock:
         return self.us / S
 
 
-def run(store: SqliteStore, project: str, run_id: str, start_us: int, *, failed: bool = False) -> int:
+def run(store: TraceStore, project: str, run_id: str, start_us: int, *, failed: bool = False) -> int:
     """A root and two LLM calls (4o-mini, cost 0.01 each), as ingest would store them, received
     as they finished. Returns the span count."""
     trace = uuid.uuid4().hex
@@ -77,7 +75,7 @@ def run(store: SqliteStore, project: str, run_id: str, start_us: int, *, failed:
     return len(raws)
 
 
-def api(store: SqliteStore, project: str, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
+def api(store: TraceStore, project: str, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
     client = TraceClient.in_process(create_app(AppContext(store=store, settings=Settings())), project)
 
     async def go() -> list[Any]:
@@ -107,20 +105,20 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path, clock=clock)
+def store(db: Database, clock: Clock) -> Iterator[TraceStore]:
+    s = db.open(clock=clock)
     yield s
     s.close()
 
 
-def test_sweep_deletes_old_spans_and_keeps_the_figures(store: SqliteStore, tmp_path: Path) -> None:
+def test_sweep_deletes_old_spans_and_keeps_the_figures(store: TraceStore, db: Database) -> None:
     old = run(store, "p", "old-1", NOW - 20 * DAY) + run(store, "p", "old-2", NOW - 19 * DAY, failed=True)
     recent = run(store, "p", "new-1", NOW - 1 * DAY)
     run(store, "keep", "old-k", NOW - 20 * DAY)  # its own setting: forever
     run(store, "long", "old-l", NOW - 20 * DAY)  # its own setting: 30 days
     # Beside the open store, as beside a running server.
-    SQLITE.set_retention(StoreConfig(data_dir=tmp_path), "keep", None)
-    SQLITE.set_retention(StoreConfig(data_dir=tmp_path), "long", 30)
+    db.backend.set_retention(db.config(), "keep", None)
+    db.backend.set_retention(db.config(), "long", 30)
 
     before = api(store, "p", *VIEWS)
     assert before[0]["total_runs"] == 3 and before[0]["failed_runs"] == 1
@@ -146,13 +144,13 @@ def test_sweep_deletes_old_spans_and_keeps_the_figures(store: SqliteStore, tmp_p
 
     assert sweep(store, default_days=7).runs == 0  # done once
 
-    report = SQLITE.check(StoreConfig(data_dir=tmp_path))
+    report = db.backend.check(db.config())
     assert report.ok, [t for t in report.tables if not t.ok]
     skipped = {t.table: t.skipped for t in report.tables}
     assert skipped["runs"] == 2 and skipped["projects"] == 1
 
 
-def test_a_run_is_kept_while_spans_still_arrive(store: SqliteStore, clock: Clock) -> None:
+def test_a_run_is_kept_while_spans_still_arrive(store: TraceStore, clock: Clock) -> None:
     """A run ended 10 days ago but received a span 2 days ago: its spans stay until nothing has
     arrived for it for the whole retention period."""
     run(store, "p", "slow", NOW - 10 * DAY)
@@ -181,15 +179,15 @@ def test_policy_resolution() -> None:
     assert max_age_days("a", {"a": None}, 7) is None
 
 
-def test_retention_commands(tmp_path: Path) -> None:
-    SqliteStore(tmp_path).close()
-    assert cli("retention", "set", "p", "14", "--data-dir", str(tmp_path)).returncode == 0
-    assert cli("retention", "set", "q", "--forever", "--data-dir", str(tmp_path)).returncode == 0
-    shown = cli("retention", "show", "--json", "--data-dir", str(tmp_path))
+def test_retention_commands(db: Database) -> None:
+    db.open().close()
+    assert cli("retention", "set", "p", "14", *db.args).returncode == 0
+    assert cli("retention", "set", "q", "--forever", *db.args).returncode == 0
+    shown = cli("retention", "show", "--json", *db.args)
     assert shown.returncode == 0 and '"days": 14' in shown.stdout and '"days": null' in shown.stdout
-    assert cli("retention", "clear", "q", "--data-dir", str(tmp_path)).returncode == 0
-    assert '"q"' not in cli("retention", "show", "--json", "--data-dir", str(tmp_path)).stdout
-    both = cli("retention", "set", "p", "3", "--forever", "--data-dir", str(tmp_path))
+    assert cli("retention", "clear", "q", *db.args).returncode == 0
+    assert '"q"' not in cli("retention", "show", "--json", *db.args).stdout
+    both = cli("retention", "set", "p", "3", "--forever", *db.args)
     assert both.returncode == 2 and "not both" in both.stderr
-    zero = cli("retention", "set", "p", "0", "--data-dir", str(tmp_path))
+    zero = cli("retention", "set", "p", "0", *db.args)
     assert zero.returncode == 2

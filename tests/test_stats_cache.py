@@ -1,26 +1,27 @@
 """/stats without filters is added up from per-hour parts, the whole past hours kept in the
-store's cache and forgotten when the writer stamps their hour (sqlite_stats_hours.py). Random
-batches of spans, on a real SQLite file with a fake clock: late spans for old hours, runs whose
-start moves to an earlier hour, parents arriving after their children (which takes back the
-children's cost, in the same run or in another run of the trace), errors, runs without a root
-going from running to completed or failed as the clock moves. After each batch, for several
-windows, the cached answer must equal, to the last bit, the answer of a read-only store on the
-same file (no cache: every hour read), and the query-time path over the whole window (a thread
-filter that selects every run) up to the rounding of float sums. The run durations of the
-percentile time series, read from the same hours' parts, must equal the query over the runs."""
+store's cache and forgotten when the writer stamps their hour (stats_hours.py of each backend).
+Random batches of spans, on a real store of each backend with a fake clock: late spans for old
+hours, runs whose start moves to an earlier hour, parents arriving after their children (which
+takes back the children's cost, in the same run or in another run of the trace), errors, runs
+without a root going from running to completed or failed as the clock moves. After each batch,
+for several windows, the cached answer must equal, to the last bit, the answer of a read-only
+store on the same database (no cache: every hour read), and the query-time path over the whole
+window (a thread filter that selects every run) up to the rounding of float sums. The run
+durations of the percentile time series, read from the same hours' parts, must equal the query
+over the runs."""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.db import Database
 from tracehound.analytics import stats
 from tracehound.model import KIND_LLM, Span
+from tracehound.storage import TraceStore
 from tracehound.storage.hour_cache import HourVersions
-from tracehound.storage.sqlite.store import SqliteStore
 from tracehound.storage.types import SeriesQuery, StatsFilter
 from tracehound.timeparse import Window, resolve_window
 
@@ -158,18 +159,18 @@ def windows(now_us: int) -> list[Window]:
     ]
 
 
-def answer(store: SqliteStore, f: StatsFilter, w: Window) -> dict[str, Any]:
+def answer(store: TraceStore, f: StatsFilter, w: Window) -> dict[str, Any]:
     return stats.summarize(w, store.stats(f, (w.start_us, w.end_us), w.previous), 10)
 
 
-def breakdowns(store: SqliteStore, f: StatsFilter, w: Window) -> list[Any]:
+def breakdowns(store: TraceStore, f: StatsFilter, w: Window) -> list[Any]:
     return [
         stats.usage_rows(store.usage_breakdown(f, w.start_us, w.end_us, key), key)
         for key in ("model", "provider")
     ]
 
 
-def durations(store: SqliteStore, w: Window, interval_us: int) -> list[tuple[int, list[int]]]:
+def durations(store: TraceStore, w: Window, interval_us: int) -> list[tuple[int, list[int]]]:
     """Run durations per bucket, as the percentile time series reads them."""
     start = w.start_us - w.start_us % interval_us
     end = -(-w.end_us // interval_us) * interval_us
@@ -195,15 +196,16 @@ def rounded(answer: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("cache_bytes", [64 << 20, 4_000])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_cached_hours_answer_as_the_uncached_path(tmp_path: Path, seed: int, cache_bytes: int) -> None:
+def test_cached_hours_answer_as_the_uncached_path(db: Database, seed: int, cache_bytes: int) -> None:
     world = World(seed)
 
     def clock() -> float:
         return world.now_us / 1e6
 
-    store = SqliteStore(tmp_path, clock=clock, idle_timeout_s=300, stats_cache_bytes=cache_bytes)
-    uncached = SqliteStore(tmp_path, clock=clock, readonly=True)
-    assert store.stats_cache is not None and uncached.stats_cache is None
+    store = db.open(clock=clock, idle_timeout_s=300, stats_cache_bytes=cache_bytes)
+    uncached = db.open(readonly=True, clock=clock, idle_timeout_s=300, stats_cache_bytes=0)
+    cache = getattr(store, "stats_cache", None)
+    assert cache is not None and getattr(uncached, "stats_cache", None) is None
     try:
         for _ in range(14):
             store.write(world.batch())
@@ -223,7 +225,7 @@ def test_cached_hours_answer_as_the_uncached_path(tmp_path: Path, seed: int, cac
         day = answer(store, ALL, windows(world.now_us)[0])
         assert day["total_runs"] > 10 and day["previous_period"]["total_runs"] > 0
         assert day["top_errors"] and day["by_model"]
-        parts = store.stats_cache.parts
+        parts = cache.parts
         assert parts.hits > 0 and parts.size_bytes <= cache_bytes
     finally:
         uncached.close()

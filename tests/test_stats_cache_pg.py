@@ -32,11 +32,11 @@ def test_a_write_by_another_store_invalidates_the_cache(pg_url: str, tmp_path: P
             sqlite.write(batch)
             world.tick()
             for w in windows(world.now_us):
-                got = answer(reader, ALL, w)  # type: ignore[arg-type]
-                assert got == answer(reader, ALL, w)  # type: ignore[arg-type]
-                assert got == answer(uncached, ALL, w)  # type: ignore[arg-type]
+                got = answer(reader, ALL, w)
+                assert got == answer(reader, ALL, w)
+                assert got == answer(uncached, ALL, w)
                 assert got == answer(sqlite, ALL, w)
-                assert breakdowns(reader, ALL, w) == breakdowns(uncached, ALL, w)  # type: ignore[arg-type]
+                assert breakdowns(reader, ALL, w) == breakdowns(uncached, ALL, w)
         assert reader.stats_cache.parts.hits > 0
     finally:
         for s in (writer, reader, uncached):

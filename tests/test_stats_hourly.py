@@ -1,8 +1,9 @@
-"""/stats usage rows read off the per-hour aggregates (usage_hours, llm_durations), on real SQLite
-files: exact against known numbers and against the query-time path over the spans, with window
+"""/stats usage rows read off the per-hour aggregates (usage_hours, llm_durations), on a real
+store of each backend: exact against known numbers and against the query-time path over the spans, with window
 edges mid-hour, runs straddling the edges, late spans for an old hour, a parent arriving after
 its child (which un-counts the child's cost), errors, several models and an unpriced one; and a
-schema-1 file upgraded in place gives the answers of a fresh one.
+schema-1 SQLite file upgraded in place gives the answers of a fresh one (SQLite only: its
+migrations are released; PostgreSQL's first is not).
 
 Every span is in thread "t", so filtering on that thread selects every run, but through the
 query-time path: the two paths must agree."""
@@ -10,15 +11,18 @@ query-time path: the two paths must agree."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.db import Database
 from tracehound.analytics import stats
 from tracehound.model import KIND_LLM, Span
+from tracehound.storage import TraceStore
 from tracehound.storage.sqlite import schema as sqlite_schema
-from tracehound.storage.sqlite.store import DB_FILENAME, SqliteStore
+from tracehound.storage.sqlite.store import DB_FILENAME
 from tracehound.storage.types import StatsFilter
 from tracehound.timeparse import resolve_window
 
@@ -126,8 +130,8 @@ def batches() -> list[list[Span]]:
     return [first, child, late, parent]
 
 
-def load(data_dir: Path) -> SqliteStore:
-    store = SqliteStore(data_dir, clock=lambda: NOW_S)
+def load(db: Database) -> TraceStore:
+    store = db.open(clock=lambda: NOW_S)
     for batch in batches():
         store.write(batch)
     return store
@@ -147,7 +151,7 @@ WINDOWS = [
 ]
 
 
-def rows(store: SqliteStore, f: StatsFilter, window: tuple[int, int], key: str = "model") -> Any:
+def rows(store: TraceStore, f: StatsFilter, window: tuple[int, int], key: str = "model") -> Any:
     return stats.usage_rows(store.usage_breakdown(f, *window, key), key)  # type: ignore[arg-type]
 
 
@@ -156,8 +160,8 @@ def approx_rows(got: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    s = load(tmp_path)
+def store(db: Database) -> Iterator[TraceStore]:
+    s = load(db)
     yield s
     s.close()
 
@@ -185,7 +189,7 @@ def row(
     }
 
 
-def test_mid_hour_window_is_exact(store: SqliteStore) -> None:
+def test_mid_hour_window_is_exact(store: TraceStore) -> None:
     # r1..r6 started in [B+7m, B+150m); r0 (started before) and its call at B+5m are out; r3's
     # call after B+60m is in; r6's cost counts once, on the parent that arrived last.
     assert rows(store, ALL, (B + 7 * M, B + 150 * M)) == [
@@ -202,13 +206,13 @@ def test_mid_hour_window_is_exact(store: SqliteStore) -> None:
     assert [r["calls"] for r in rows(store, ALL, (B, B + 3 * H))] == [2, 2, 1, 1]
 
 
-def test_late_span_for_an_old_hour(store: SqliteStore) -> None:
+def test_late_span_for_an_old_hour(store: TraceStore) -> None:
     got = rows(store, ALL, (B - 3 * H, B - H))
     assert got == [row("m-a", "pa", 1, 8.0, 5, 0, [600.0, 600.0])]
 
 
-def test_a_parent_arriving_later_takes_the_childs_cost(tmp_path: Path) -> None:
-    s = SqliteStore(tmp_path, clock=lambda: NOW_S)
+def test_a_parent_arriving_later_takes_the_childs_cost(db: Database) -> None:
+    s = db.open(clock=lambda: NOW_S)
     try:
         window = (B + 125 * M, B + 131 * M)
         _, child, _, parent = batches()
@@ -217,21 +221,18 @@ def test_a_parent_arriving_later_takes_the_childs_cost(tmp_path: Path) -> None:
         s.write(parent)
         # Still one call and 4.0: the cost moved from the child to its parent, never doubled.
         assert rows(s, ALL, window) == [row("m-b", "pb", 1, 4.0, 8, 0, [900.0, 900.0])]
-        with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
-            assert conn.execute("SELECT spans, cost, input_tokens FROM usage_hours").fetchall() == [
-                (1, 4.0, 8)
-            ]
+        assert db.rows("SELECT spans, cost, input_tokens FROM usage_hours") == [(1, 4.0, 8)]
     finally:
         s.close()
 
 
 @pytest.mark.parametrize("window", WINDOWS)
 @pytest.mark.parametrize("key", ["model", "provider"])
-def test_aggregates_agree_with_the_spans(store: SqliteStore, window: tuple[int, int], key: str) -> None:
+def test_aggregates_agree_with_the_spans(store: TraceStore, window: tuple[int, int], key: str) -> None:
     assert rows(store, ALL, window, key) == approx_rows(rows(store, THREAD, window, key))
 
 
-def stats_answer(store: SqliteStore, f: StatsFilter, period: str, end_us: int) -> Any:
+def stats_answer(store: TraceStore, f: StatsFilter, period: str, end_us: int) -> Any:
     w = resolve_window(period, None, end_us, store.now_us())
     return stats.summarize(w, store.stats(f, (w.start_us, w.end_us), w.previous), 10)
 
@@ -243,7 +244,7 @@ def approx_answer(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("period", "end_us"), [("last_3_hours", B + 150 * M), ("last_6_hours", B + 4 * H)])
-def test_stats_agree_with_the_spans(store: SqliteStore, period: str, end_us: int) -> None:
+def test_stats_agree_with_the_spans(store: TraceStore, period: str, end_us: int) -> None:
     got = stats_answer(store, ALL, period, end_us)
     assert got == approx_answer(stats_answer(store, THREAD, period, end_us))
     assert [e["message"] for e in got["top_errors"]] == ["x", "y"]
@@ -285,15 +286,16 @@ def schema(path: Path) -> list[tuple[str, str]]:
 
 
 def test_a_schema_1_file_is_upgraded_and_backfilled(tmp_path: Path) -> None:
-    load(tmp_path / "old").close()
+    """SQLite only: an upgrade in place of a file that a released schema 1 left."""
+    load(Database(tmp_path / "old")).close()
     downgrade_to_v1(tmp_path / "old" / DB_FILENAME)
     with sqlite3.connect(tmp_path / "v1.db") as v1:
         for statement in sqlite_schema.MIGRATIONS[0]:
             v1.execute(statement)
     assert schema(tmp_path / "old" / DB_FILENAME) == schema(tmp_path / "v1.db")
 
-    upgraded = SqliteStore(tmp_path / "old", clock=lambda: NOW_S)
-    fresh = load(tmp_path / "fresh")
+    upgraded = Database(tmp_path / "old").open(clock=lambda: NOW_S)
+    fresh = load(Database(tmp_path / "fresh"))
     try:
         for window in WINDOWS:
             for key in ("model", "provider"):

@@ -1,5 +1,9 @@
 """Schema versioning: a newer tracehound upgrades an older file in place, keeps its data, and an
-older tracehound refuses a newer file. One writer per data directory."""
+older tracehound refuses a newer file. One writer per data directory.
+
+SQLite only: these are the file's own mechanics (PRAGMA user_version, the lock file, a reader
+that never creates the file). PostgreSQL's newer-schema refusal is in tests/test_pg_faults.py;
+its concurrent writers in tests/test_multiprocess.py."""
 
 from __future__ import annotations
 

@@ -1,19 +1,18 @@
-"""The ingest transaction on a real SQLite file: the cost ancestor rule in every arrival order,
-de-duplication, and rollups that always agree with the spans."""
+"""The ingest transaction on a real store of each backend: the cost ancestor rule in every
+arrival order, de-duplication, and rollups that always agree with the spans."""
 
 from __future__ import annotations
 
 import itertools
-import sqlite3
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
+from tests.db import Database
 from tracehound.model import KIND_LLM, Span
+from tracehound.storage import TraceStore
 from tracehound.storage.queries import GroupQuery, RunQuery
 from tracehound.storage.rows import RollupRow
-from tracehound.storage.sqlite.store import DB_FILENAME, SqliteStore
 
 
 def span(
@@ -53,17 +52,17 @@ def span(
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    s = SqliteStore(tmp_path, clock=lambda: 1.0)
+def store(db: Database) -> Iterator[TraceStore]:
+    s = db.open(clock=lambda: 1.0)
     yield s
     s.close()
 
 
-def _run(store: SqliteStore, run_id: str = "run") -> RollupRow:
+def _run(store: TraceStore, run_id: str = "run") -> RollupRow:
     return _run_of(store, "default", run_id)
 
 
-def _run_of(store: SqliteStore, project: str, run_id: str = "run") -> RollupRow:
+def _run_of(store: TraceStore, project: str, run_id: str = "run") -> RollupRow:
     run = store.get_run(project, run_id)
     assert run is not None
     return run
@@ -84,7 +83,7 @@ def _tree() -> list[Span]:
 
 
 @pytest.mark.parametrize("order", list(itertools.islice(itertools.permutations(range(7)), 0, 5040, 251)))
-def test_ancestor_rule_in_any_order_one_span_per_batch(store: SqliteStore, order: tuple[int, ...]) -> None:
+def test_ancestor_rule_in_any_order_one_span_per_batch(store: TraceStore, order: tuple[int, ...]) -> None:
     spans = _tree()
     for i in order:
         store.write([spans[i]])
@@ -94,7 +93,7 @@ def test_ancestor_rule_in_any_order_one_span_per_batch(store: SqliteStore, order
     assert run.llm_calls == 3 and run.span_count == 7
 
 
-def test_ancestor_rule_across_mixed_batches(store: SqliteStore) -> None:
+def test_ancestor_rule_across_mixed_batches(store: TraceStore, db: Database) -> None:
     spans = _tree()
     store.write([spans[3], spans[5]])  # c and e
     assert _run(store).cost == pytest.approx(5.0)
@@ -102,14 +101,11 @@ def test_ancestor_rule_across_mixed_batches(store: SqliteStore) -> None:
     assert _run(store).cost == pytest.approx(7.0)
     store.write([spans[1], spans[0], spans[4]])  # a covers b
     assert _run(store).cost == pytest.approx(7.0)
-    with sqlite3.connect(store.path) as conn:
-        counted = conn.execute(
-            "SELECT span_id FROM spans WHERE usage_counted = 1 ORDER BY span_id"
-        ).fetchall()
+    counted = db.rows("SELECT span_id FROM spans WHERE usage_counted = 1 ORDER BY span_id")
     assert [c[0][:1] for c in counted] == ["a", "e", "f"]
 
 
-def test_usage_moves_between_runs_and_threads(store: SqliteStore) -> None:
+def test_usage_moves_between_runs_and_threads(store: TraceStore) -> None:
     """A child in another run and thread, covered later by a parent: both rollups move."""
     store.write([span("t", "child", "parent", run_id="r2", thread_id="th2", cost=3.0, tokens=30)])
     assert _run(store, "r2").cost == pytest.approx(3.0)
@@ -122,7 +118,7 @@ def test_usage_moves_between_runs_and_threads(store: SqliteStore) -> None:
     assert threads["th2"].cost == pytest.approx(0.0)
 
 
-def test_duplicates_in_and_across_batches(store: SqliteStore) -> None:
+def test_duplicates_in_and_across_batches(store: TraceStore, db: Database) -> None:
     spans = _tree()
     first = store.write(spans + spans[:2])
     assert (first.inserted, first.duplicates) == (7, 2)
@@ -130,17 +126,16 @@ def test_duplicates_in_and_across_batches(store: SqliteStore) -> None:
     assert (again.inserted, again.duplicates) == (0, 7)
     run = _run(store)
     assert run.span_count == 7 and run.cost == pytest.approx(7.0)
-    with sqlite3.connect(store.path / ".." / DB_FILENAME) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM spans").fetchone()[0] == 7
+    assert db.one("SELECT COUNT(*) FROM spans") == (7,)
 
 
-def test_same_ids_in_two_projects_are_two_spans(store: SqliteStore) -> None:
+def test_same_ids_in_two_projects_are_two_spans(store: TraceStore) -> None:
     store.write([span("t", "a", project="p1", cost=1.0), span("t", "a", project="p2", cost=2.0)])
-    assert _run_of(store, "p1").cost == pytest.approx(1.0)
-    assert _run_of(store, "p2").cost == pytest.approx(2.0)
+    assert store.get_run("p1", "run").cost == pytest.approx(1.0)  # type: ignore[index]
+    assert store.get_run("p2", "run").cost == pytest.approx(2.0)  # type: ignore[index]
 
 
-def test_rollups_agree_with_spans(store: SqliteStore) -> None:
+def test_rollups_agree_with_spans(store: TraceStore, db: Database) -> None:
     """Every rollup column equals the aggregate recomputed from the stored spans."""
     batches = [
         [
@@ -154,23 +149,22 @@ def test_rollups_agree_with_spans(store: SqliteStore) -> None:
     ]
     for b in batches:
         store.write(b)
-    with sqlite3.connect(store.path) as conn:
-        expected = {
-            r[0]: r[1:]
-            for r in conn.execute(
-                """SELECT run_id, MIN(start_time_us), MAX(finish_time_us), COUNT(*), SUM(is_error),
-                   SUM(is_llm_call), TOTAL(CASE WHEN usage_counted THEN cost END),
-                   SUM(CASE WHEN usage_counted THEN input_tokens END),
-                   SUM(parent_span_id IS NULL) FROM spans GROUP BY run_id"""
-            )
-        }
-        actual = {
-            r[0]: r[1:]
-            for r in conn.execute(
-                "SELECT run_id, start_time_us, finish_time_us, span_count, error_count, llm_calls, cost, "
-                "input_tokens, root_count FROM runs"
-            )
-        }
+    expected = {
+        r[0]: r[1:]
+        for r in db.rows(
+            """SELECT run_id, MIN(start_time_us), MAX(finish_time_us), COUNT(*), SUM(is_error),
+               SUM(is_llm_call), COALESCE(SUM(CASE WHEN usage_counted = 1 THEN cost END), 0.0),
+               SUM(CASE WHEN usage_counted = 1 THEN input_tokens END),
+               SUM(CASE WHEN parent_span_id IS NULL THEN 1 ELSE 0 END) FROM spans GROUP BY run_id"""
+        )
+    }
+    actual = {
+        r[0]: r[1:]
+        for r in db.rows(
+            "SELECT run_id, start_time_us, finish_time_us, span_count, error_count, llm_calls, cost, "
+            "input_tokens, root_count FROM runs"
+        )
+    }
     assert actual == expected
     r1 = _run(store, "r1")
     assert r1.duration_ms == pytest.approx(0.055)
@@ -179,7 +173,7 @@ def test_rollups_agree_with_spans(store: SqliteStore) -> None:
     assert sorted(r1.trace_ids) == ["t1".ljust(32, "0"), "t2".ljust(32, "0")]  # both have a root
 
 
-def test_status_counts_without_scanning(store: SqliteStore) -> None:
+def test_status_counts_without_scanning(store: TraceStore) -> None:
     store.write(
         [
             span("t1", "a", run_id="ok"),
@@ -196,7 +190,7 @@ def test_status_counts_without_scanning(store: SqliteStore) -> None:
     assert total() == 3 and total("completed", "failed") == 2
 
 
-def test_comma_joined_tool_names_are_separate_tools(store: SqliteStore) -> None:
+def test_comma_joined_tool_names_are_separate_tools(store: TraceStore) -> None:
     tools = span("t", "tools")
     tools.tool_name = "search_flights, get_weather"
     store.write([tools])

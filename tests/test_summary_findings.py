@@ -5,13 +5,10 @@ and give the same answer."""
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from tests.conftest import Server
@@ -21,41 +18,18 @@ from tracehound.analytics.summary import spans_summary
 from tracehound.conventions import normalize
 from tracehound.model import Finding, RawSpan, Span
 from tracehound.storage import StoreConfig, open_store
-from tracehound.storage.sqlite.store import DB_FILENAME
 from tracehound.storage.types import SummarySelection
 
 
-def _sql(database_url: str | None, sqlite: str) -> str:
-    """A statement in the backend's dialect: psycopg placeholders, IS DISTINCT FROM."""
-    if database_url is None:
-        return sqlite
-    return sqlite.replace("?", "%s").replace("IS NOT %s", "IS DISTINCT FROM %s")
+def _execute(server: Server, statements: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    """Run `statements` in one transaction on the server's database; the first row of each."""
+    return server.db.transaction(statements)
 
 
-def _execute(
-    server: Server, database_url: str | None, statements: list[tuple[str, tuple[Any, ...]]]
-) -> list[Any]:
-    """Run `statements` in one transaction on the server's database (its SQLite file, or the
-    PostgreSQL database); the first row of each."""
-    out = []
-    if database_url is None:
-        with closing(sqlite3.connect(server.data_dir / DB_FILENAME, timeout=30, isolation_level=None)) as db:
-            db.execute("BEGIN IMMEDIATE")
-            out = [db.execute(sql, params).fetchone() for sql, params in statements]
-            db.execute("COMMIT")
-        return out
-    with psycopg.connect(database_url, autocommit=True) as pg, pg.transaction():
-        for sql, params in statements:
-            cur = pg.execute(_sql(database_url, sql), params)
-            out.append(cur.fetchone() if cur.description else None)
-    return out
-
-
-def _stored(server: Server, database_url: str | None, project: str) -> tuple[int, int, int]:
+def _stored(server: Server, project: str) -> tuple[int, int, int]:
     """Spans, texts scanned at ingest and findings stored for `project`."""
     (spans, texts), (found,) = _execute(
         server,
-        database_url,
         [
             ("SELECT COUNT(*), SUM(texts_scanned) FROM spans WHERE project_id = ?", (project,)),
             ("SELECT COUNT(*) FROM span_findings WHERE project_id = ?", (project,)),
@@ -64,12 +38,11 @@ def _stored(server: Server, database_url: str | None, project: str) -> tuple[int
     return spans, None if texts is None else int(texts), found
 
 
-def _forget(server: Server, database_url: str | None, project: str, keep: str | None = None) -> None:
+def _forget(server: Server, project: str, keep: str | None = None) -> None:
     """Make the spans of `project` but those of operation `keep` look as an older tracehound
     stored them: not scanned at ingest, no findings."""
     _execute(
         server,
-        database_url,
         [
             (
                 "UPDATE spans SET texts_scanned = NULL WHERE project_id = ? AND operation_name IS NOT ?",
@@ -85,32 +58,32 @@ def _forget(server: Server, database_url: str | None, project: str, keep: str | 
 
 
 def test_spans_stored_before_the_upgrade_give_the_same_summary(
-    api: httpx.Client, spans: SpanFactory, server: Server, database_url: str | None, project: str
+    api: httpx.Client, spans: SpanFactory, server: Server, project: str
 ) -> None:
     semantic_thread(spans, "thread-u")
     before = summary(api, thread_ids="thread-u")
     # Eight spans; six texts (three tool results, an answer, two tool outputs); four findings.
-    assert _stored(server, database_url, project) == (8, 6, 4)
+    assert _stored(server, project) == (8, 6, 4)
     assert (before["semantic_error_count"], before["tool_call_error_count"]) == (2, 3)
     # A thread half stored before the upgrade: the requests keep their findings, the rest not.
-    _forget(server, database_url, project, keep="api_invoke")
-    assert _stored(server, database_url, project) == (8, 3, 2)
+    _forget(server, project, keep="api_invoke")
+    assert _stored(server, project) == (8, 3, 2)
     assert summary(api, thread_ids="thread-u") == before
-    _forget(server, database_url, project)
-    assert _stored(server, database_url, project) == (8, None, 0)
+    _forget(server, project)
+    assert _stored(server, project) == (8, None, 0)
     assert summary(api, thread_ids="thread-u") == before
     assert summary(api, thread_ids="thread-u", semantic="false")["semantic_scan"]["texts"] == 0
 
 
 def test_a_retried_export_stores_findings_once(
-    api: httpx.Client, spans: SpanFactory, server: Server, database_url: str | None, project: str
+    api: httpx.Client, spans: SpanFactory, server: Server, project: str
 ) -> None:
     semantic_thread(spans, "thread-r")
     before = summary(api, thread_ids="thread-r")
     sent = spans.memory.get_finished_spans()
     spans.export(sent, "grpc")
     spans.export(sent, "http")
-    assert _stored(server, database_url, project) == (8, 6, 4)
+    assert _stored(server, project) == (8, 6, 4)
     assert summary(api, thread_ids="thread-r") == before
 
 

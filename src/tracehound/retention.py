@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass
 
 from tracehound.storage import TraceStore
+from tracehound.storage.errors import StoreUnavailable
 from tracehound.storage.types import DAY_US
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,10 @@ class Sweeper:
         while not self._stop.wait(self._interval_s):
             try:
                 result = sweep(self._store, self._default_days)
+            except StoreUnavailable as exc:
+                # Expected while the database server is away; ingest and the API report it too.
+                log.warning("retention sweep skipped, will retry next round: %s", exc)
+                continue
             except Exception:
                 log.exception("retention sweep failed; will retry")
                 continue

@@ -1,6 +1,6 @@
-"""`tracehound keys create | list | revoke | delete`: API keys, on the database file of
-`--data-dir`, beside a running server or none. A running server sees every change from its
-next request on."""
+"""`tracehound keys create | list | revoke | delete`: API keys, in the database of
+`--database-url` or the file under `--data-dir`, beside running servers or none. A running
+server sees every change from its next request on."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def _keys(data_dir: Path, database_url: str | None, *, create: bool = False) -> 
 
     try:
         store = open_keys(store_config(data_dir, database_url), create=create)
-    except StoreMissing:
-        raise fail(f"no tracehound database in {data_dir}: no keys yet", 1) from None
+    except StoreMissing as exc:  # it names the file or the database it looked at
+        raise fail(f"{exc}: no keys yet", 1) from None
     except StoreError as exc:
         raise fail(str(exc), 2) from None
     try:

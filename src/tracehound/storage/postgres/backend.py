@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tracehound.storage.postgres import retention as pg_retention
 from tracehound.storage.postgres.check import check
-from tracehound.storage.postgres.connect import connect
+from tracehound.storage.postgres.connect import startup
 from tracehound.storage.postgres.keys import PostgresKeyStore
 from tracehound.storage.postgres.schema import check_current
 from tracehound.storage.postgres.store import PostgresStore
@@ -31,24 +31,18 @@ class PostgresBackend:
     def set_retention(
         self, config: StoreConfig, project_id: str, days: int | None, *, clear: bool = False
     ) -> None:
-        conn = connect(_url(config))
-        try:
+        with startup(_url(config)) as conn:
             check_current(conn)
             with conn.transaction():
                 if clear:
                     pg_retention.clear_policy(conn, project_id)
                 else:
                     pg_retention.set_policy(conn, project_id, days)
-        finally:
-            conn.close()
 
     def retention_policies(self, config: StoreConfig) -> dict[str, int | None]:
-        conn = connect(_url(config))
-        try:
+        with startup(_url(config)) as conn:
             check_current(conn)
             return pg_retention.policies(conn)
-        finally:
-            conn.close()
 
 
 POSTGRES = PostgresBackend()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tracehound.storage.hourly import HOUR_US
-from tracehound.storage.postgres.connect import Conn, connect
+from tracehound.storage.postgres.connect import Conn, startup
 from tracehound.storage.postgres.schema import check_current
 from tracehound.storage.sqlite.check import (
     ROLLUPS,
@@ -141,8 +141,7 @@ def _repair(
 
 def check(url: str, *, repair: bool = False, progress: Progress | None = None) -> CheckReport:
     """Compare the database's rollups with its spans; with `repair`, replace the wrong ones."""
-    conn = connect(url)
-    try:
+    with startup(url) as conn:
         check_current(conn)
         with tempfile.TemporaryDirectory(prefix="tracehound-check-") as scratch_dir:
             path = Path(scratch_dir) / "rebuilt.db"
@@ -170,5 +169,3 @@ def check(url: str, *, repair: bool = False, progress: Progress | None = None) -
                 finally:
                     scratch.close()
         return report
-    finally:
-        conn.close()

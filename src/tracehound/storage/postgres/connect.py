@@ -111,6 +111,25 @@ def connect(url: str, *, connect_timeout_s: float = 5.0) -> Conn:
     return conn
 
 
+@contextmanager
+def startup(url: str) -> Iterator[Conn]:
+    """A direct connection for the work before a store or command is ready (migrations, schema
+    checks, administrative commands). Every driver failure in the block becomes StoreUnavailable,
+    one line without a traceback: the server going away or a lock wait timing out
+    (OperationalError), or the server refusing a statement, such as a role that may not create
+    the schema."""
+    conn = connect(url)
+    try:
+        yield conn
+    except psycopg.OperationalError as e:
+        raise unavailable(url, e) from None
+    except psycopg.Error as e:
+        where = describe(url)
+        raise StoreUnavailable(f"PostgreSQL at {where} refused tracehound: {_first_line(e)}") from None
+    finally:
+        conn.close()
+
+
 def set_timeout(conn: Conn, statement_timeout_ms: int) -> None:
     """`statement_timeout_ms` 0: none. Set per session so that no query outlives it."""
     conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{int(statement_timeout_ms)}ms",))

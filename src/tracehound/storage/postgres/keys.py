@@ -10,7 +10,7 @@ from __future__ import annotations
 from psycopg import errors
 
 from tracehound.storage.errors import StoreMissing
-from tracehound.storage.postgres.connect import Pool, connect, describe
+from tracehound.storage.postgres.connect import Pool, describe, startup
 from tracehound.storage.postgres.schema import migrate, read_version
 from tracehound.storage.types import KeyRecord
 
@@ -20,14 +20,11 @@ class PostgresKeyStore:
     exist before the first `tracehound serve`; otherwise a database without it means no keys."""
 
     def __init__(self, url: str, *, create: bool = False, statement_timeout_ms: int = 30_000) -> None:
-        conn = connect(url)
-        try:
+        with startup(url) as conn:
             if read_version(conn) == 0 and not create:
                 raise StoreMissing(f"no tracehound database at {describe(url)}")
             # Migrations serialise themselves (an advisory lock), so this is safe beside a server.
             migrate(conn)
-        finally:
-            conn.close()
         self._pool = Pool(url, size=2, statement_timeout_ms=statement_timeout_ms)
 
     def version(self) -> int:

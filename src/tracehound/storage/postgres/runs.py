@@ -7,7 +7,7 @@ from __future__ import annotations
 from psycopg.rows import dict_row
 
 from tracehound.storage.postgres.connect import Conn
-from tracehound.storage.postgres.where import STATUS_SQL, Where, rollup_filters
+from tracehound.storage.postgres.where import STATUS_SQL, Where
 from tracehound.storage.queries import GroupQuery, RunQuery
 from tracehound.storage.rows import Page, RollupRow
 from tracehound.storage.shape import (
@@ -19,6 +19,7 @@ from tracehound.storage.shape import (
     shape_threads,
     status_total,
 )
+from tracehound.storage.where import rollup_filters
 
 _ROLLUP_FIELDS = (
     "start_time_us, finish_time_us, duration_us, root_start_us, root_finish_us, span_count, "

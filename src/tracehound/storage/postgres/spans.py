@@ -14,10 +14,11 @@ from tracehound.ids import hex_key, span_id_candidates, text_key, trace_id_candi
 from tracehound.storage import shape
 from tracehound.storage.postgres.connect import Conn
 from tracehound.storage.postgres.runs import snapshot
-from tracehound.storage.postgres.where import Where, rollup_filters, run_trace_keys
+from tracehound.storage.postgres.where import Where, run_trace_keys
 from tracehound.storage.queries import GroupKey, GroupQuery, ListFilter, SpanQuery
 from tracehound.storage.rows import LabelCount, Page, ProjectRow, SpanRow, TimeBucketRow
 from tracehound.storage.shape import like_literal, project_row, time_group_object
+from tracehound.storage.where import rollup_filters
 
 _SPAN_FIELDS = (
     "trace_id, span_id, parent_span_id, run_id, thread_id, operation_name, kind, start_time_us, "

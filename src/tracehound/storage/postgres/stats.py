@@ -7,11 +7,12 @@ from __future__ import annotations
 from tracehound.storage.postgres.connect import Conn
 from tracehound.storage.postgres.stats_hours import StatsCache, hour_stats, hour_usage, run_trace_keys
 from tracehound.storage.postgres.stats_parts import error_part, run_part, snapshot
-from tracehound.storage.postgres.where import Where, rollup_filters
+from tracehound.storage.postgres.where import Where
 from tracehound.storage.queries import RunQuery
 from tracehound.storage.stats_parts import run_figures
 from tracehound.storage.types import StatsData, StatsFilter
 from tracehound.storage.usage import Usage, UsageKey, usage_of
+from tracehound.storage.where import rollup_filters
 
 _KEY_COLUMNS: dict[UsageKey, str] = {
     "model": "model",

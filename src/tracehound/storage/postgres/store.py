@@ -17,7 +17,7 @@ from tracehound.storage.postgres import stats as pg_stats
 from tracehound.storage.postgres import summary as pg_summary
 from tracehound.storage.postgres import timeseries as pg_timeseries
 from tracehound.storage.postgres import tools as pg_tools
-from tracehound.storage.postgres.connect import Pool, connect, describe
+from tracehound.storage.postgres.connect import Pool, describe, startup
 from tracehound.storage.postgres.schema import check_current, migrate
 from tracehound.storage.postgres.stats_hours import StatsCache
 from tracehound.storage.postgres.writer import write_spans
@@ -52,14 +52,11 @@ class PostgresStore:
         self.readonly = readonly
         self.idle_timeout_us = int(config.idle_timeout_s * 1_000_000)
         self.clock: Callable[[], float] = config.clock
-        conn = connect(url)
-        try:
+        with startup(url) as conn:
             if readonly:
                 check_current(conn)
             else:
                 migrate(conn)
-        finally:
-            conn.close()
         self._pool = Pool(
             url,
             size=config.pool_size,

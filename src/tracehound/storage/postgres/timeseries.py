@@ -13,7 +13,7 @@ from typing import Any
 
 from tracehound.storage.postgres.connect import Conn
 from tracehound.storage.postgres.stats_hours import StatsCache, hour_durations
-from tracehound.storage.postgres.where import STATUS_SQL, Where, rollup_filters
+from tracehound.storage.postgres.where import STATUS_SQL, Where
 from tracehound.storage.series import failed_cells, on_hour_parts, run_selection, sum_cells
 from tracehound.storage.types import (
     BY_MODEL_METRICS,
@@ -22,6 +22,7 @@ from tracehound.storage.types import (
     SeriesMetric,
     SeriesQuery,
 )
+from tracehound.storage.where import rollup_filters
 
 # Run sums per bucket; a bucket without runs yields 0 (of the metric's type, as on SQLite).
 _RUN_SUMS: dict[SeriesMetric, str] = {

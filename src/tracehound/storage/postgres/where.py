@@ -1,17 +1,17 @@
-"""WHERE clauses for PostgreSQL reads: the run selection /runs makes (rollup filters, facets),
-the run status as SQL, and the span selection of a summary. The same selections as the SQLite
-backend's (storage/sqlite/runs.py, spans.py), with psycopg placeholders; lists go in as one array
-parameter (`= ANY(%s)`), so a list has no length bound and an empty one selects nothing."""
+"""WHERE clauses for PostgreSQL reads: the run status as SQL, and the span selection of a
+summary; the run selection /runs makes is storage/where.py's, in psycopg's placeholders. Lists go
+in as one array parameter (`= ANY(%s)`), so a list has no length bound and an empty one selects
+nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from tracehound.ids import hex_key, text_key
 from tracehound.model import RunStatus
 from tracehound.storage.postgres.connect import Conn
-from tracehound.storage.queries import GroupQuery, RunQuery
+from tracehound.storage.where import PYFORMAT
+from tracehound.storage.where import Where as NeutralWhere
 
 # Status is a function of the rollup and the clock; `%s` is the running cutoff (now - idle).
 STATUS_SQL: dict[RunStatus, str] = {
@@ -21,59 +21,9 @@ STATUS_SQL: dict[RunStatus, str] = {
 }
 
 
-class Where:
+class Where(NeutralWhere):
     def __init__(self) -> None:
-        self.clauses: list[str] = []
-        self.params: list[Any] = []
-
-    def add(self, clause: str, *params: Any) -> None:
-        self.clauses.append(clause)
-        self.params.extend(params)
-
-    def add_in(self, column: str, values: Sequence[object]) -> None:
-        self.add(f"{column} = ANY(%s)", list(values))
-
-    def sql(self) -> str:
-        return " AND ".join(self.clauses) if self.clauses else "TRUE"
-
-
-def _facet_subquery(
-    table: str, key: str, where: Where, project: str, facets: tuple[str, ...], values: tuple[str, ...]
-) -> None:
-    where.add(
-        f"{key} IN (SELECT {key} FROM {table} WHERE project_id = %s AND facet = ANY(%s) AND value = ANY(%s))",
-        project,
-        list(facets),
-        list(values),
-    )
-
-
-def rollup_filters(
-    where: Where, table: str, key: str, q: RunQuery | GroupQuery, trace_ids: tuple[str, ...]
-) -> None:
-    """Filters on a rollup table; `table` is its facet table (run_facets or thread_facets)."""
-    where.add("project_id = %s", q.project_id)
-    if isinstance(q, RunQuery) and q.run_ids:
-        where.add_in("run_id", q.run_ids)
-    if q.thread_ids:
-        if table == "thread_facets":
-            where.add_in("thread_id", q.thread_ids)
-        else:
-            _facet_subquery(table, key, where, q.project_id, ("thread",), q.thread_ids)
-    if trace_ids:
-        _facet_subquery(table, key, where, q.project_id, ("trace",), trace_ids)
-    if q.labels:
-        _facet_subquery(table, key, where, q.project_id, ("label",), q.labels)
-    if q.model_name:
-        _facet_subquery(table, key, where, q.project_id, ("used_model", "request_model"), (q.model_name,))
-    if q.type_filter == "model":
-        where.add("llm_calls > 0")
-    elif q.type_filter == "mcp":
-        where.add("mcp_calls > 0")
-    if q.start_min_us is not None:
-        where.add("start_time_us >= %s", q.start_min_us)
-    if q.start_max_us is not None:
-        where.add("start_time_us <= %s", q.start_max_us)
+        super().__init__(PYFORMAT)
 
 
 def run_trace_keys(conn: Conn, project_id: str, run_ids: Sequence[str]) -> list[int]:

@@ -4,8 +4,6 @@ spans at query time)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
 
 import orjson
 
@@ -22,6 +20,7 @@ from tracehound.storage.shape import (
     status_total,
 )
 from tracehound.storage.status import run_status as run_status  # where sqlite/bottlenecks.py finds it
+from tracehound.storage.where import QMARK, Where, rollup_filters
 
 _ROLLUP_FIELDS = (
     "start_time_us, finish_time_us, duration_us, root_start_us, root_finish_us, span_count, "
@@ -44,20 +43,9 @@ _STATUS_SQL: dict[RunStatus, str] = {
 }
 
 
-class _Where:
+class _Where(Where):
     def __init__(self) -> None:
-        self.clauses: list[str] = []
-        self.params: list[Any] = []
-
-    def add(self, clause: str, *params: Any) -> None:
-        self.clauses.append(clause)
-        self.params.extend(params)
-
-    def add_in(self, column: str, values: Sequence[object]) -> None:
-        self.add(f"{column} IN ({','.join('?' * len(values))})", *values)
-
-    def sql(self) -> str:
-        return " AND ".join(self.clauses) if self.clauses else "1"
+        super().__init__(QMARK)
 
 
 def joined_ints(text: str | None) -> list[int]:
@@ -67,55 +55,9 @@ def joined_ints(text: str | None) -> list[int]:
     return orjson.loads(f"[{text}]") if text else []
 
 
-def _facet_subquery(
-    table: str, key: str, where: _Where, project: str, facets: tuple[str, ...], values: tuple[str, ...]
-) -> None:
-    marks = ",".join("?" * len(values))
-    facet_marks = ",".join("?" * len(facets))
-    where.add(
-        f"{key} IN (SELECT {key} FROM {table} WHERE project_id = ? AND facet IN ({facet_marks}) "
-        f"AND value IN ({marks}))",
-        project,
-        *facets,
-        *values,
-    )
-
-
-def _rollup_filters(
-    where: _Where,
-    table: str,
-    key: str,
-    q: RunQuery | GroupQuery,
-    trace_ids: tuple[str, ...],
-) -> None:
-    """Filters on a rollup table; `table` is its facet table (run_facets or thread_facets)."""
-    where.add("project_id = ?", q.project_id)
-    if isinstance(q, RunQuery) and q.run_ids:
-        where.add_in("run_id", q.run_ids)
-    if q.thread_ids:
-        if table == "thread_facets":
-            where.add_in("thread_id", q.thread_ids)
-        else:
-            _facet_subquery(table, key, where, q.project_id, ("thread",), q.thread_ids)
-    if trace_ids:
-        _facet_subquery(table, key, where, q.project_id, ("trace",), trace_ids)
-    if q.labels:
-        _facet_subquery(table, key, where, q.project_id, ("label",), q.labels)
-    if q.model_name:
-        _facet_subquery(table, key, where, q.project_id, ("used_model", "request_model"), (q.model_name,))
-    if q.type_filter == "model":
-        where.add("llm_calls > 0")
-    elif q.type_filter == "mcp":
-        where.add("mcp_calls > 0")
-    if q.start_min_us is not None:
-        where.add("start_time_us >= ?", q.start_min_us)
-    if q.start_max_us is not None:
-        where.add("start_time_us <= ?", q.start_max_us)
-
-
 def _run_where(q: RunQuery, cutoff_us: int) -> _Where:
     where = _Where()
-    _rollup_filters(where, "run_facets", "run_id", q, q.trace_ids)
+    rollup_filters(where, "run_facets", "run_id", q, q.trace_ids)
     if selects_some_statuses(q.statuses):
         where.add(
             "(" + " OR ".join(_STATUS_SQL[s] for s in q.statuses) + ")", *([cutoff_us] * len(q.statuses))
@@ -174,7 +116,7 @@ def get_run(conn: sqlite3.Connection, project_id: str, run_id: str, cutoff_us: i
 
 def list_threads(conn: sqlite3.Connection, q: GroupQuery, cutoff_us: int) -> Page[RollupRow]:
     where = _Where()
-    _rollup_filters(where, "thread_facets", "thread_id", q, q.trace_ids)
+    rollup_filters(where, "thread_facets", "thread_id", q, q.trace_ids)
     rows = conn.execute(
         f"SELECT thread_id, title, {_ROLLUP_FIELDS} FROM threads WHERE {where.sql()} "
         "ORDER BY start_time_us DESC, thread_id DESC LIMIT ? OFFSET ?",

@@ -13,7 +13,8 @@ from tracehound.storage import shape
 from tracehound.storage.queries import GroupKey, GroupQuery, ListFilter, SpanQuery
 from tracehound.storage.rows import LabelCount, Page, ProjectRow, SpanRow, TimeBucketRow
 from tracehound.storage.shape import like_literal, project_row, time_group_object
-from tracehound.storage.sqlite.runs import _rollup_filters, _Where
+from tracehound.storage.sqlite.runs import _Where
+from tracehound.storage.where import rollup_filters
 
 _SPAN_FIELDS = (
     "trace_id, span_id, parent_span_id, run_id, thread_id, operation_name, kind, start_time_us, "
@@ -181,7 +182,7 @@ def list_time_groups(conn: sqlite3.Connection, q: GroupQuery) -> Page[TimeBucket
     # apply to span starts, the axis being bucketed.
     runs = _Where()
     selecting = replace(q, start_min_us=None, start_max_us=None)
-    _rollup_filters(runs, "run_facets", "run_id", selecting, q.trace_ids)
+    rollup_filters(runs, "run_facets", "run_id", selecting, q.trace_ids)
     if len(runs.clauses) > 1:
         where.add(f"run_id IN (SELECT run_id FROM runs WHERE {runs.sql()})", *runs.params)
     if q.start_min_us is not None:

@@ -14,13 +14,14 @@ import sqlite3
 
 from tracehound.storage.queries import RunQuery
 from tracehound.storage.sqlite.hourly import longest_run_us
-from tracehound.storage.sqlite.runs import _rollup_filters, _Where, joined_ints
+from tracehound.storage.sqlite.runs import _Where, joined_ints
 from tracehound.storage.sqlite.spans import run_trace_keys
 from tracehound.storage.sqlite.stats_hours import StatsCache, hour_stats, hour_usage
 from tracehound.storage.sqlite.stats_parts import error_part, run_part, snapshot
 from tracehound.storage.stats_parts import run_figures
 from tracehound.storage.types import StatsData, StatsFilter
 from tracehound.storage.usage import Usage, UsageKey, usage_of
+from tracehound.storage.where import rollup_filters
 
 # Breakdown keys to span columns: the only names formatted into a statement from a request
 # (values always go in as parameters).
@@ -42,7 +43,7 @@ def _runs_where(f: StatsFilter, start_us: int, end_us: int) -> _Where:
         model_name=f.model_name,
         start_min_us=start_us,
     )
-    _rollup_filters(where, "run_facets", "run_id", q, ())
+    rollup_filters(where, "run_facets", "run_id", q, ())
     where.add("start_time_us < ?", end_us)
     return where
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 
 from tracehound.storage.series import failed_cells, run_selection, sum_cells
-from tracehound.storage.sqlite.runs import _STATUS_SQL, _rollup_filters, _Where, joined_ints
+from tracehound.storage.sqlite.runs import _STATUS_SQL, _Where, joined_ints
 from tracehound.storage.types import (
     BY_MODEL_METRICS,
     BucketAggregate,
@@ -20,6 +20,7 @@ from tracehound.storage.types import (
     SeriesMetric,
     SeriesQuery,
 )
+from tracehound.storage.where import rollup_filters
 
 _BUCKETS = "WITH RECURSIVE b(s) AS (SELECT ? UNION ALL SELECT s + ? FROM b WHERE s + ? < ?) "
 
@@ -49,7 +50,7 @@ assert frozenset(_SPAN_AGGREGATES) == BY_MODEL_METRICS
 def _selected_runs(q: SeriesQuery) -> _Where:
     """The runs /runs lists with the same filters (no time bounds: the caller adds them)."""
     where = _Where()
-    _rollup_filters(where, "run_facets", "run_id", run_selection(q), ())
+    rollup_filters(where, "run_facets", "run_id", run_selection(q), ())
     return where
 
 
