@@ -4,6 +4,7 @@ selects, when the hour parts of /stats can answer it, and how run buckets become
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 from tracehound.storage.hourly import HOUR_US
@@ -64,7 +65,11 @@ def model_aggregates(metric: str, cells: Iterable[ModelCell]) -> list[BucketAggr
 
 def model_values(cells: Iterable[ModelCell]) -> list[BucketValues]:
     """LLM-call durations by model and bucket from hour parts."""
-    return [BucketValues(model, bucket, sums.durations) for model, bucket, sums in cells if sums.calls]
+    return [
+        BucketValues(model, bucket, list(chain.from_iterable(sums.durations)))
+        for model, bucket, sums in cells
+        if sums.calls
+    ]
 
 
 def sum_cells(rows: Iterable[Sequence[Any]]) -> list[BucketAggregate]:

@@ -172,7 +172,7 @@ class ModelSums:
 
     calls: int = 0
     errors: int = 0
-    durations: list[int] = field(default_factory=list)  # in no particular order
+    durations: list[Sequence[int]] = field(default_factory=list)  # per provider and hour
     billed: list[float] = field(default_factory=lambda: [0, 0.0, 0, 0, 0, 0])  # as GroupSums.billed
 
 
@@ -183,7 +183,7 @@ def by_model(part: SpanHour) -> dict[str | None, ModelSums]:
         m = out.setdefault(model, ModelSums())
         m.calls += len(durations)
         m.errors += errors
-        m.durations += durations
+        m.durations.append(durations)
     for (model, _), values in part.billed.items():
         billed = out.setdefault(model, ModelSums()).billed
         for i, v in enumerate(values):

@@ -117,6 +117,8 @@ class Hours:
         self.source = source
         self.project_id = source.project_id
         self.cache = cache
+        # Stamps read once for many hours (`buckets`): one snapshot sees each hour one way.
+        self._known: dict[HourRef, int] = {}
 
     def nonempty(self, start_us: int, end_us: int) -> list[int]:
         """The whole hours of [start, end) that hold anything (an idle month costs nothing)."""
@@ -142,7 +144,12 @@ class Hours:
         return parts
 
     def _stamps(self, hours: list[int]) -> dict[HourRef, int]:
-        return {} if self.cache is None else self.source.stamps(hours)
+        if self.cache is None:
+            return {}
+        known = self._known
+        if all((self.project_id, h) in known for h in hours):
+            return {(self.project_id, h): known[(self.project_id, h)] for h in hours}
+        return self.source.stamps(hours)
 
     def _merged(
         self, kind: str, hours: list[int], read: Callable[[int], P], merge: Callable[[list[P]], P]
@@ -183,8 +190,11 @@ class Hours:
     def buckets(self, start_us: int, end_us: int, interval_us: int) -> dict[int, list[int]]:
         """The nonempty whole hours of [start, end) by bucket of `interval_us` from `start`."""
         per_bucket: dict[int, list[int]] = {}
-        for h in self.nonempty(start_us, end_us):
+        found = self.nonempty(start_us, end_us)
+        for h in found:
             per_bucket.setdefault(h - (h - start_us) % interval_us, []).append(h)
+        if self.cache is not None and found:
+            self._known = self.source.stamps(found)  # one read, not one per bucket
         return per_bucket
 
 
