@@ -42,13 +42,16 @@ typecheck: $(STAMP)  ## mypy --strict
 
 # DATABASE_URL=postgresql://... benchmarks that PostgreSQL server (scratch databases beside the
 # URL's, dropped after); unset, the benchmark starts a throwaway one. BENCH_ARGS adds options.
+# BEFORE=<git revision> also times SQLite served by that revision's code, first, on the same
+# bodies, with the ratios now/before (18e2b16 is the code before the storage redesign).
 BENCH_DB := $(if $(DATABASE_URL),--database-url '$(DATABASE_URL)')
+BENCH_BEFORE := $(if $(BEFORE),--sqlite-before '$(BEFORE)')
 
-bench: $(STAMP) postgres  ## Ingest and reads on 1,000,000 spans, SQLite and PostgreSQL in one run (DATABASE_URL=...)
-	$(BIN)/python bench/run.py $(BENCH_DB) $(BENCH_ARGS)
+bench: $(STAMP) postgres  ## Ingest and reads on 1,000,000 spans, SQLite and PostgreSQL in one run (DATABASE_URL=..., BEFORE=rev)
+	$(BIN)/python bench/run.py $(BENCH_DB) $(BENCH_BEFORE) $(BENCH_ARGS)
 
 bench-quick: $(STAMP) postgres  ## The same benchmark on 50,000 spans, both backends
-	$(BIN)/python bench/run.py --spans 50000 --requests 50 --baseline-repeats 2 $(BENCH_DB) $(BENCH_ARGS)
+	$(BIN)/python bench/run.py --spans 50000 --requests 50 --baseline-repeats 2 $(BENCH_DB) $(BENCH_BEFORE) $(BENCH_ARGS)
 
 bench-analytics: $(STAMP)  ## /stats, /metrics/timeseries and bottlenecks on 1,000,000 spans
 	$(BIN)/python bench/analytics.py

@@ -82,7 +82,7 @@ class Postgres:
         names = ["server_version", "fsync", "synchronous_commit", "shared_buffers", "max_connections"]
         with psycopg.connect(self._admin_url, autocommit=True) as conn:
             rows = conn.execute(
-                "SELECT name, setting || COALESCE(unit, '') FROM pg_settings WHERE name = ANY(%s)", (names,)
+                "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)", (names,)
             ).fetchall()
         return {str(n): str(v) for n, v in rows}
 

@@ -53,6 +53,16 @@ READS = (
         f"/spans/summary?thread_ids={summary.THREAD_ID}",
         0.15,
     ),
+    Read(
+        "GET /metrics/timeseries cost by model, 1 h, last week",
+        "/metrics/timeseries?metric=cost&interval=1h&period=last_week&group_by=model",
+        0.5,
+    ),
+    Read(
+        "GET /metrics/timeseries duration p95 by model, 1 h, last week",
+        "/metrics/timeseries?metric=duration_p95&interval=1h&period=last_week&group_by=model",
+        0.5,
+    ),
 )
 
 

@@ -18,6 +18,8 @@ TARGET_MS: dict[str, tuple[float, float]] = {
     READS[3].name: (30.0, 50.0),
     READS[5].name: (30.0, 30.0),
     READS[6].name: (200.0, 200.0),
+    READS[7].name: (30.0, 50.0),
+    READS[8].name: (30.0, 50.0),
 }
 TARGET_INGEST = {("sqlite", 1): 20_000.0, ("postgres", 2): 10_000.0}
 TARGET_SPEEDUP = 200.0  # the two run lists against vLLora's query-time aggregation
@@ -45,6 +47,7 @@ class Figures:
     mismatches: list[str] = field(default_factory=list)
     error: str | None = None
     settings: dict[str, str] = field(default_factory=dict)
+    before: bool = False  # served by an earlier tracehound (run.py --sqlite-before)
 
 
 def _met(ok: bool) -> str:
@@ -96,14 +99,52 @@ def _speedup_cell(f: Figures, name: str, baselines: dict[str, float]) -> str:
     return cell
 
 
+def _median(f: Figures, name: str) -> float | None:
+    t = f.reads.timed.get(name) if f.reads else None
+    return t.median_ms if t is not None else None
+
+
+def _ratio(
+    figure: Callable[[Figures], float | None] | None, before: Figures, now: Figures, higher_is_better: bool
+) -> str:
+    """How many times faster now is than before (both measured in this run)."""
+    if figure is None:
+        return ""
+    a, b = figure(before), figure(now)
+    if not a or not b:
+        return "-"
+    return f"{(b / a if higher_is_better else a / b):.2f}x"
+
+
 def render(figures: list[Figures], spans: int, runs: int, baselines: dict[str, float]) -> str:
     header = ["Figure", *(f.name for f in figures), "Target (SQLite / PostgreSQL)"]
     rows: list[list[str]] = [header]
 
-    def row(label: str, cell: Callable[[Figures], str], target: str = "") -> None:
-        rows.append([label, *(cell(f) for f in figures), target])
+    before = next((f for f in figures if f.before and not f.error), None)
+    now = next((f for f in figures if f.kind == "sqlite" and not f.before and not f.error), None)
+    if before is not None and now is not None:
+        header.append(f"SQLite: {before.name.removeprefix('SQLite at ')} -> now")
 
-    row("Ingest, 1 serve process, spans/s to queryable", lambda f: _ingest_cell(f, 1), ">= 20,000 / -")
+    def row(
+        label: str,
+        cell: Callable[[Figures], str],
+        target: str = "",
+        figure: Callable[[Figures], float | None] | None = None,
+        higher_is_better: bool = False,
+    ) -> None:
+        """`figure`: the number behind the cell, for the before/now ratio (speed-up: > 1 is faster)."""
+        cells = [label, *(cell(f) for f in figures), target]
+        if before is not None and now is not None:
+            cells.append(_ratio(figure, before, now, higher_is_better))
+        rows.append(cells)
+
+    row(
+        "Ingest, 1 serve process, spans/s to queryable",
+        lambda f: _ingest_cell(f, 1),
+        ">= 20,000 / -",
+        lambda f: f.ingest[1].spans_per_s if 1 in f.ingest else None,
+        higher_is_better=True,
+    )
     row("Ingest, 2 serve processes, spans/s to queryable", lambda f: _ingest_cell(f, 2), "- / >= 10,000")
     row(
         "  serve RSS while loading, max (1 process)",
@@ -115,19 +156,25 @@ def render(figures: list[Figures], spans: int, runs: int, baselines: dict[str, f
         lambda f: f"{f.ingest[1].rejected_spans} / {f.ingest[1].retried_requests}" if 1 in f.ingest else "-",
         "0 / -",
     )
-    row("GET /health round trip (the HTTP floor)", lambda f: f"{f.reads.floor_ms:.2f} ms" if f.reads else "-")
+    row(
+        "GET /health round trip (the HTTP floor)",
+        lambda f: f"{f.reads.floor_ms:.2f} ms" if f.reads else "-",
+        figure=lambda f: f.reads.floor_ms if f.reads else None,
+    )
     for read in READS:
         target = TARGET_MS.get(read.name)
         row(
             read.name,
             lambda f, n=read.name: _read_cell(f, n),
             f"<= {target[0]:.0f} / {target[1]:.0f} ms" if target else "",
+            lambda f, n=read.name: _median(f, n),
         )
         if read.name in BASELINE_OF or read.name == READS[6].name:
             row("  speed-up over the baseline", lambda f, n=read.name: _speedup_cell(f, n, baselines))
     row(
         "Disk per span (all tables and indexes)",
         lambda f: f"{f.disk_bytes / spans:,.0f} B" if f.disk_bytes else "-",
+        figure=lambda f: f.disk_bytes or None,
     )
     row(
         "  on disk at the end of the ingest",

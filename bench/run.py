@@ -42,9 +42,12 @@ from ingest import timed_ingest
 from report import Figures, render
 
 DAY_US = 86_400 * 1_000_000
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def _create_key(data_dir: Path, database_url: str | None) -> dict[str, str]:
+def _create_key(
+    data_dir: Path, database_url: str | None, env: dict[str, str] | None = None
+) -> dict[str, str]:
     """An all-projects API key in the store (so the server checks every request), as the headers
     that send it."""
     done = subprocess.run(
@@ -53,6 +56,7 @@ def _create_key(data_dir: Path, database_url: str | None) -> dict[str, str]:
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, **(env or {})},
     )
     return {"authorization": f"Bearer {done.stdout.splitlines()[-1]}"}
 
@@ -100,13 +104,17 @@ class Bench:
             f.disk_detail = pg.disk_bytes(url)
             f.disk_bytes = f.disk_detail["tables"]
 
-    def measure(self, kind: str, name: str, bodies: Any, extras: reads.Extras, base: Any) -> Figures:
-        args, f = self.args, Figures(name, kind)
+    def measure(
+        self, kind: str, name: str, bodies: Any, extras: reads.Extras, base: Any, src: Path | None = None
+    ) -> Figures:
+        """One backend's figures; `src`: another tracehound's sources to serve with (SQLite)."""
+        args, f = self.args, Figures(name, kind, before=src is not None)
+        env = {"PYTHONPATH": str(src)} if src is not None else None
         stats = bodies.stats
-        path, url = self.store(kind, "one")
-        auth = _create_key(path / "db", url) if args.api_key else {}
+        path, url = self.store(kind, "sqlite-before" if src is not None else "one")
+        auth = _create_key(path / "db", url, env) if args.api_key else {}
         print(f"{name}: sending {len(bodies.bodies)} bodies to one serve process ...", flush=True)
-        with harness.server(path, self.deadline, headers=auth, database_url=url) as running:
+        with harness.server(path, self.deadline, headers=auth, database_url=url, env=env) as running:
             f.ingest[1] = timed_ingest(
                 bodies.bodies, stats.spans, stats.runs, [running], args.senders, self.deadline, auth
             )
@@ -140,6 +148,20 @@ class Bench:
         return f
 
 
+def _sources_of(rev: str, work: Path) -> Path:
+    """The src/ directory of tracehound at git revision `rev`, unpacked under `work`."""
+    dest = work / "before"
+    dest.mkdir()
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev, "src"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    except subprocess.CalledProcessError as exc:
+        raise harness.BenchError(f"--sqlite-before {rev}: {(exc.stderr or b'').decode()[:200]}") from None
+    return dest / "src"
+
+
 def _baselines(conn: sqlite3.Connection, repeats: int) -> dict[str, float]:
     now_us = time.time_ns() // 1000
     out = {}
@@ -170,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a PostgreSQL server to benchmark (its role needs CREATEDB: scratch databases are "
         "created beside this one and dropped); default: a throwaway server of our own",
     )
+    parser.add_argument(
+        "--sqlite-before",
+        metavar="REV",
+        help="also time SQLite served by tracehound at this git revision (its src/, unpacked), on "
+        "the same bodies, before the current code: the 'before' of a change, with ratios",
+    )
     parser.add_argument("--budget-s", type=float, default=3600, help="give up after this long")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
@@ -197,12 +225,15 @@ def main(argv: list[str] | None = None) -> int:
 
             bench.pg = pg.Postgres(args.database_url, keep=args.keep)
             print(f"PostgreSQL: {bench.pg.where}", flush=True)
-        for kind in kinds:
-            name = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[kind]
+        runs: list[tuple[str, str, Path | None]] = []
+        if args.sqlite_before:
+            runs.append(("sqlite", f"SQLite at {args.sqlite_before}", _sources_of(args.sqlite_before, work)))
+        runs += [(k, {"sqlite": "SQLite", "postgres": "PostgreSQL"}[k], None) for k in kinds]
+        for kind, name, src in runs:
             try:
-                figures.append(bench.measure(kind, name, bodies, extras, base))
+                figures.append(bench.measure(kind, name, bodies, extras, base, src))
             except harness.BenchError as exc:
-                figures.append(Figures(name, kind, error=str(exc)))
+                figures.append(Figures(name, kind, error=str(exc), before=src is not None))
         del bodies
         print("timing the baseline's queries ...", flush=True)
         baselines = _baselines(base, args.baseline_repeats)

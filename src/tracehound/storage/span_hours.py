@@ -164,3 +164,28 @@ def span_hour_of(
     for model, provider, *values in billed:
         out.billed[(key_name(model), key_name(provider))] = tuple(values)
     return out
+
+
+@dataclass(slots=True)
+class ModelSums:
+    """One model's LLM calls and counted spans in some hours, all providers together."""
+
+    calls: int = 0
+    errors: int = 0
+    durations: list[Sequence[int]] = field(default_factory=list)  # per provider and hour
+    billed: list[float] = field(default_factory=lambda: [0, 0.0, 0, 0, 0, 0])  # as GroupSums.billed
+
+
+def by_model(part: SpanHour) -> dict[str | None, ModelSums]:
+    """`part`'s groups added up per model, providers in the part's order (float sums depend on it)."""
+    out: dict[str | None, ModelSums] = {}
+    for (model, _), (errors, durations) in part.calls.items():
+        m = out.setdefault(model, ModelSums())
+        m.calls += len(durations)
+        m.errors += errors
+        m.durations.append(durations)
+    for (model, _), values in part.billed.items():
+        billed = out.setdefault(model, ModelSums()).billed
+        for i, v in enumerate(values):
+            billed[i] += v
+    return out

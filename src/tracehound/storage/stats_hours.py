@@ -32,7 +32,15 @@ from typing import Any, Protocol, TypeVar
 
 from tracehound.storage.hour_cache import HourCache, HourRef, Sized
 from tracehound.storage.hourly import HOUR_US
-from tracehound.storage.span_hours import Acc, SpanHour, edges, merge_span_hours, whole_hours
+from tracehound.storage.span_hours import (
+    Acc,
+    ModelSums,
+    SpanHour,
+    by_model,
+    edges,
+    merge_span_hours,
+    whole_hours,
+)
 from tracehound.storage.stats_parts import (
     ErrorPart,
     RunPart,
@@ -44,6 +52,7 @@ from tracehound.storage.types import StatsData
 from tracehound.storage.usage import Usage
 
 P = TypeVar("P", bound=Sized)
+ModelCell = tuple[str | None, int, ModelSums]  # model, bucket start, its sums
 
 
 class StatsCache:
@@ -108,6 +117,8 @@ class Hours:
         self.source = source
         self.project_id = source.project_id
         self.cache = cache
+        # Stamps read once for many hours (`buckets`): one snapshot sees each hour one way.
+        self._known: dict[HourRef, int] = {}
 
     def nonempty(self, start_us: int, end_us: int) -> list[int]:
         """The whole hours of [start, end) that hold anything (an idle month costs nothing)."""
@@ -133,7 +144,12 @@ class Hours:
         return parts
 
     def _stamps(self, hours: list[int]) -> dict[HourRef, int]:
-        return {} if self.cache is None else self.source.stamps(hours)
+        if self.cache is None:
+            return {}
+        known = self._known
+        if all((self.project_id, h) in known for h in hours):
+            return {(self.project_id, h): known[(self.project_id, h)] for h in hours}
+        return self.source.stamps(hours)
 
     def _merged(
         self, kind: str, hours: list[int], read: Callable[[int], P], merge: Callable[[list[P]], P]
@@ -166,6 +182,20 @@ class Hours:
 
     def spans(self, hours: list[int]) -> SpanHour:
         return self._merged("spans", hours, self.source.span_hour, merge_span_hours)
+
+    def span_hour(self, hour: int) -> SpanHour:
+        """One hour's spans part, without a merged copy of it."""
+        return self._parts("spans", [hour], self.source.span_hour, self._stamps([hour]))[0]
+
+    def buckets(self, start_us: int, end_us: int, interval_us: int) -> dict[int, list[int]]:
+        """The nonempty whole hours of [start, end) by bucket of `interval_us` from `start`."""
+        per_bucket: dict[int, list[int]] = {}
+        found = self.nonempty(start_us, end_us)
+        for h in found:
+            per_bucket.setdefault(h - (h - start_us) % interval_us, []).append(h)
+        if self.cache is not None and found:
+            self._known = self.source.stamps(found)  # one read, not one per bucket
+        return per_bucket
 
 
 def _run_parts(hours: Hours, start_us: int, end_us: int, whole: list[int]) -> list[RunPart]:
@@ -239,15 +269,27 @@ def hour_durations(
     """Per bucket of (start, end, interval), a whole number of hours long and on an hour, the
     durations of the finished runs that started in it (ascending; empty buckets left out): the
     percentile time series by run, from the same parts of whole hours as /stats."""
-    start_us, end_us, interval_us = buckets
     hours = Hours(source, cache)
-    per_bucket: dict[int, list[int]] = {}
-    for h in hours.nonempty(start_us, end_us):
-        per_bucket.setdefault(h - (h - start_us) % interval_us, []).append(h)
     out = []
-    for bucket, whole in per_bucket.items():
+    for bucket, whole in hours.buckets(*buckets).items():
         part = hours.runs(whole) if len(whole) > 1 else hours.run_hour(whole[0])
         durations = run_figures([part], cutoff_us).durations_us
         if durations:
             out.append((bucket, durations))
     return out
+
+
+def hour_model_cells(
+    source: HourSource, buckets: tuple[int, int, int], cache: StatsCache | None
+) -> list[ModelCell]:
+    """Per model and bucket of (start, end, interval), a whole number of hours long and on an
+    hour, the LLM calls and counted spans that started in it, from the same `SpanHour`s of
+    whole hours as /stats: (model, bucket start, sums), by model (None first), then bucket."""
+    hours = Hours(source, cache)
+    cells = []
+    for bucket, whole in hours.buckets(*buckets).items():
+        part = hours.spans(whole) if len(whole) > 1 else hours.span_hour(whole[0])
+        cells += [(model, bucket, sums) for model, sums in by_model(part).items()]
+    # SQLite's GROUP BY model, bucket order: NULL first, then code points (= UTF-8 bytes).
+    cells.sort(key=lambda c: (c[0] is not None, c[0] or "", c[1]))
+    return cells

@@ -154,6 +154,9 @@ class Pool:
         def configure(conn: Conn) -> None:
             nul_safe(conn)
             set_timeout(conn, statement_timeout_ms)
+            # JIT compiles any statement the planner prices above jit_above_cost: about 100 ms
+            # for a week-long scan at 1M spans, more than the scan itself; reads here are short.
+            conn.execute("SELECT set_config('jit', 'off', false)")
             if readonly:
                 conn.execute("SELECT set_config('default_transaction_read_only', 'on', false)")
 

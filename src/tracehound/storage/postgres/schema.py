@@ -126,7 +126,9 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX spans_start ON spans(project_id, start_time_us)",
         "CREATE INDEX spans_op ON spans(project_id, operation_name, start_time_us)",
         "CREATE INDEX spans_label ON spans(project_id, label) WHERE label IS NOT NULL",
-        "CREATE INDEX spans_llm ON spans(project_id, start_time_us) WHERE is_llm_call = 1",
+        # Covering: series and filtered /stats read LLM calls by time, index-only after VACUUM.
+        """CREATE INDEX spans_llm ON spans(project_id, start_time_us) INCLUDE (model, provider, is_error,
+            finish_time_us) WHERE is_llm_call = 1""",
         """CREATE INDEX spans_counted ON spans(project_id, start_time_us) INCLUDE (model, provider,
             cost, input_tokens, output_tokens, cached_tokens, cost_source) WHERE usage_counted = 1""",
         f"""CREATE TABLE runs (

@@ -184,3 +184,10 @@ def hour_durations(
 ) -> list[tuple[int, list[int]]]:
     with snapshot(conn):
         return hours.hour_durations(_Source(conn, project_id), buckets, cutoff_us, cache)
+
+
+def hour_model_cells(
+    conn: Conn, project_id: str, buckets: tuple[int, int, int], cache: hours.StatsCache | None
+) -> list[hours.ModelCell]:
+    with snapshot(conn):
+        return hours.hour_model_cells(_Source(conn, project_id), buckets, cache)

@@ -14,15 +14,18 @@ from tracehound.storage.postgres import retention as pg_retention
 from tracehound.storage.postgres import runs as pg_runs
 from tracehound.storage.postgres import spans as pg_spans
 from tracehound.storage.postgres import stats as pg_stats
+from tracehound.storage.postgres import stats_hours as pg_stats_hours
 from tracehound.storage.postgres import summary as pg_summary
 from tracehound.storage.postgres import timeseries as pg_timeseries
 from tracehound.storage.postgres import tools as pg_tools
-from tracehound.storage.postgres.connect import Pool, describe, startup
+from tracehound.storage.postgres.connect import Conn, Pool, describe, startup
 from tracehound.storage.postgres.schema import check_current, migrate
 from tracehound.storage.postgres.stats_hours import StatsCache
 from tracehound.storage.postgres.writer import write_spans
 from tracehound.storage.queries import GroupKey, GroupQuery, RunQuery, SpanQuery
 from tracehound.storage.rows import LabelCount, Page, ProjectRow, RollupRow, SpanRow, TimeBucketRow
+from tracehound.storage.series import model_aggregates, model_values, on_span_hours
+from tracehound.storage.stats_hours import ModelCell
 from tracehound.storage.types import (
     BucketAggregate,
     BucketValues,
@@ -166,10 +169,20 @@ class PostgresStore:
 
     def timeseries_aggregates(self, q: SeriesQuery) -> list[BucketAggregate]:
         with self._pool.connection() as conn:
+            if on_span_hours(q):
+                return model_aggregates(q.metric, self._model_cells(conn, q))
             return pg_timeseries.bucket_aggregates(conn, q, self.cutoff_us())
+
+    def _model_cells(self, conn: Conn, q: SeriesQuery) -> list[ModelCell]:
+        # By model by whole hours: the spans parts /stats keeps (a week is 168 cached hours,
+        # not a scan of every LLM call of the week).
+        buckets = (q.start_us, q.end_us, q.interval_us)
+        return pg_stats_hours.hour_model_cells(conn, q.project_id, buckets, self.stats_cache)
 
     def timeseries_values(self, q: SeriesQuery) -> list[BucketValues]:
         with self._pool.connection() as conn:
+            if on_span_hours(q):
+                return model_values(self._model_cells(conn, q))
             return pg_timeseries.bucket_values(conn, q, self.cutoff_us(), self.stats_cache)
 
     def tool_calls(self, project_id: str, start_us: int, end_us: int) -> list[ToolCalls]:

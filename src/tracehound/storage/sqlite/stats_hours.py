@@ -146,3 +146,12 @@ def hour_durations(
     source = _Source(conn, project_id, cache)
     with snapshot(conn):
         return hours.hour_durations(source, buckets, cutoff_us, cache)
+
+
+def hour_model_cells(
+    conn: sqlite3.Connection, project_id: str, buckets: tuple[int, int, int], cache: StatsCache | None
+) -> list[hours.ModelCell]:
+    """The LLM calls and usage by model of the time series by whole hours (storage/stats_hours.py)."""
+    source = _Source(conn, project_id, cache)
+    with snapshot(conn):
+        return hours.hour_model_cells(source, buckets, cache)

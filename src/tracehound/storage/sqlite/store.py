@@ -16,7 +16,7 @@ from tracehound.model import Span
 from tracehound.storage.errors import ReadOnlyStore, StoreLocked, StoreMissing
 from tracehound.storage.queries import GroupKey, GroupQuery, RunQuery, SpanQuery
 from tracehound.storage.rows import LabelCount, Page, ProjectRow, RollupRow, SpanRow, TimeBucketRow
-from tracehound.storage.series import on_hour_parts
+from tracehound.storage.series import model_aggregates, model_values, on_hour_parts, on_span_hours
 from tracehound.storage.sqlite import retention as sqlite_retention
 from tracehound.storage.sqlite import runs as sqlite_runs
 from tracehound.storage.sqlite import spans as sqlite_spans
@@ -24,10 +24,11 @@ from tracehound.storage.sqlite import stats as sqlite_stats
 from tracehound.storage.sqlite import summary as sqlite_summary
 from tracehound.storage.sqlite.bottlenecks import recent_durations, run_timings
 from tracehound.storage.sqlite.schema import check_current, migrate
-from tracehound.storage.sqlite.stats_hours import StatsCache, hour_durations
+from tracehound.storage.sqlite.stats_hours import StatsCache, hour_durations, hour_model_cells
 from tracehound.storage.sqlite.timeseries import bucket_aggregates, bucket_values
 from tracehound.storage.sqlite.tools import tool_calls
 from tracehound.storage.sqlite.writer import write_spans
+from tracehound.storage.stats_hours import ModelCell
 from tracehound.storage.types import (
     BucketAggregate,
     BucketValues,
@@ -270,9 +271,19 @@ class SqliteStore:
         return recent_durations(self._read(), project_id, pairs, since_us, until_us, max_sample, max_scan)
 
     def timeseries_aggregates(self, q: SeriesQuery) -> list[BucketAggregate]:
+        if on_span_hours(q):
+            return model_aggregates(q.metric, self._model_cells(q))
         return bucket_aggregates(self._read(), q, self.cutoff_us())
 
+    def _model_cells(self, q: SeriesQuery) -> list[ModelCell]:
+        # By model by whole hours: the spans parts /stats keeps (a week is 168 cached hours,
+        # not a scan of every LLM call of the week).
+        buckets = (q.start_us, q.end_us, q.interval_us)
+        return hour_model_cells(self._read(), q.project_id, buckets, self.stats_cache)
+
     def timeseries_values(self, q: SeriesQuery) -> list[BucketValues]:
+        if on_span_hours(q):
+            return model_values(self._model_cells(q))
         if self.stats_cache is None or not on_hour_parts(q):
             return bucket_values(self._read(), q, self.cutoff_us())
         # Durations of runs by whole hours: the parts /stats keeps.
